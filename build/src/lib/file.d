@@ -1,0 +1,3 @@
+build/src/lib/file.o: src/lib/file.c src/lib/file.h src/lib/mem.h
+src/lib/file.h:
+src/lib/mem.h:
