@@ -68,6 +68,8 @@ static void log_sanitize(const char *in, char *out, size_t outsz)
 }
 
 static void log_emit(enum yz_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void log_emit(enum yz_log_level level, const char *fmt, va_list ap)
 {
 	char raw[LOG_LINE_MAX];
 	char clean[LOG_LINE_MAX];

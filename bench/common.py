@@ -1,0 +1,117 @@
+"""Shared helpers of the side-by-side benchmarks (run on demand, never by
+the tests): start a server as a child so that its CPU time (and that of all
+the processes it reaps) is read exactly from RUSAGE_CHILDREN, sample the
+memory of its process tree, count delivered files."""
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+YZ_BIN = os.environ.get("YZ_BIN", os.path.join(ROOT, "build", "yizhan"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d never opened" % port)
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def tree_pids(root_pid):
+    """root_pid and all its descendants."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            kids.setdefault(ppid, []).append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    out, todo = [], [root_pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def tree_pss_kib(pids):
+    """Proportional set size of a set of processes (shared pages counted once)."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class MemSampler(threading.Thread):
+    """Peak PSS of a process tree, sampled every interval seconds."""
+
+    def __init__(self, pid_fn, interval=0.2):
+        super().__init__(daemon=True)
+        self.pid_fn, self.interval, self.peak, self.stop_flag = pid_fn, interval, 0, False
+
+    def run(self):
+        while not self.stop_flag:
+            pids = self.pid_fn()
+            if pids:
+                self.peak = max(self.peak, tree_pss_kib(pids))
+            time.sleep(self.interval)
+
+    def stop(self):
+        self.stop_flag = True
+        self.join()
+        return self.peak
+
+
+def count_files(dirs):
+    n = 0
+    for d in dirs:
+        try:
+            n += len(os.listdir(d))
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def wait_files(dirs, want, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_files(dirs) >= want:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def table(rows, headers):
+    widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)

@@ -1,0 +1,221 @@
+"""End to end: SMTP in, durable queue, local delivery to Maildir, exactly
+once. (Protocol details of the SMTP server are in test_smtp_*.py.)"""
+import os
+import random
+import signal
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import wait_for
+
+
+def maildir_files(yz, address, folder=None):
+    base = yz.maildir(address)
+    if folder:
+        base = os.path.join(base, "." + folder)
+    out = []
+    for sub in ("new", "cur"):
+        d = os.path.join(base, sub)
+        if os.path.isdir(d):
+            out += [os.path.join(d, f) for f in sorted(os.listdir(d))]
+    return out
+
+
+def wait_delivered(yz, address, n, folder=None, timeout=30):
+    return wait_for(lambda: len(maildir_files(yz, address, folder)) >= n and
+                    maildir_files(yz, address, folder), timeout=timeout,
+                    what="%d message(s) for %s" % (n, address))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def split_added_headers(data):
+    """The headers yizhan adds (Return-Path, Received) and the rest."""
+    lines = data.split(b"\r\n")
+    i = 0
+    added = []
+    while i < len(lines) and (lines[i].startswith((b"Return-Path:", b"Received:", b"Delivered-To:"))
+                              or (added and lines[i][:1] in (b" ", b"\t"))):
+        added.append(lines[i])
+        i += 1
+    return added, b"\r\n".join(lines[i:])
+
+
+MSG = (b"From: Sender <sender@example.org>\r\n"
+       b"To: Alice <alice@example.test>\r\n"
+       b"Subject: byte exact\r\n"
+       b"Message-ID: <m1@example.org>\r\n"
+       b"Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n"
+       b"\r\n"
+       b"line one\r\n"
+       b".leading dot\r\n"
+       b"..two dots\r\n"
+       b"trailing spaces   \r\n"
+       b"\r\n"
+       b"last line\r\n")
+
+
+def test_byte_exact_delivery(yz):
+    s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=30)
+    s.ehlo("client.example.org")
+    code, resp = s.mail("sender@example.org")[0], None
+    assert code == 250
+    assert s.rcpt("alice@example.test")[0] == 250
+    code, resp = s.data(MSG)
+    assert code == 250 and b"queued as" in resp
+    s.quit()
+    path = wait_delivered(yz, "alice@example.test", 1)[0]
+    data = read(path)
+    added, rest = split_added_headers(data)
+    assert rest == MSG, "the message is stored exactly as sent (CRLF, dot-unstuffed)"
+    assert added[0] == b"Return-Path: <sender@example.org>"
+    assert any(l.startswith(b"Received: from client.example.org") for l in added)
+    assert ",S=%d" % len(data) in os.path.basename(path)
+
+
+def test_null_sender_and_utf8_and_8bit(yz):
+    s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=30)
+    s.ehlo("c.example")
+    body = ("From: <>\r\nTo: alice@example.test\r\nSubject: =?UTF-8?B?5Lit5paH?=\r\n"
+            "\r\n驿站 8-bit body: äöü ✓\r\n").encode("utf-8")
+    s.sendmail("", ["alice@example.test"], body, mail_options=["BODY=8BITMIME"])
+    s.quit()
+    data = read(wait_delivered(yz, "alice@example.test", 1)[0])
+    assert data.endswith(body)
+    assert data.startswith(b"Return-Path: <>\r\n")
+
+
+def test_100_recipients_one_transaction(yz):
+    users = ["u%03d@example.test" % i for i in range(100)]
+    for u in users:
+        yz.add_user(u, password="pw-bulk-user-1")
+    s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=60)
+    s.sendmail("sender@example.org", users, MSG)
+    s.quit()
+    for u in users:
+        files = wait_delivered(yz, u, 1)
+        assert len(files) == 1
+        assert read(files[0]).endswith(MSG)
+
+
+def test_ten_mib_message(yz):
+    line = b"x" * 998 + b"\r\n"
+    body = b"Subject: big\r\n\r\n" + line * (10 * 1024 * 1024 // len(line) + 1)
+    s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=120)
+    s.sendmail("sender@example.org", ["bob@example.test"], body)
+    s.quit()
+    data = read(wait_delivered(yz, "bob@example.test", 1, timeout=60)[0])
+    assert data.endswith(body) and len(body) > 10 * 1024 * 1024
+
+
+def test_alias_catchall_plus_and_forward(yz):
+    yz.cli("alias", "add", "sales@example.test", "alice@example.test", "bob@example.test")
+    yz.cli("alias", "add", "@example.test", "bob@example.test")
+    yz.cli("alias", "add", "fwd@example.test", "someone@elsewhere.test")
+    os.makedirs(os.path.join(yz.maildir("alice@example.test"), ".lists", "new"), exist_ok=True)
+    for sub in ("cur", "tmp"):
+        os.makedirs(os.path.join(yz.maildir("alice@example.test"), ".lists", sub), exist_ok=True)
+    s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=30)
+    s.sendmail("sender@example.org", ["sales@example.test"], MSG)
+    s.sendmail("sender@example.org", ["nobody-here@example.test"], MSG)
+    s.sendmail("sender@example.org", ["alice+lists@example.test"], MSG)
+    s.sendmail("sender@example.org", ["alice+nofolder@example.test"], MSG)
+    s.sendmail("sender@example.org", ["fwd@example.test"], MSG)
+    s.quit()
+    wait_delivered(yz, "alice@example.test", 2)   # sales + plus without folder
+    wait_delivered(yz, "bob@example.test", 2)     # sales + catch-all
+    wait_delivered(yz, "alice@example.test", 1, folder="lists")
+    # The forward waits in the queue (deferred) until outbound delivery exists.
+    wait_for(lambda: "someone@elsewhere.test" in yz.log() and "status=deferred" in yz.log(),
+             what="forward deferred")
+
+
+def test_redelivery_after_restart_is_not_duplicated(yz):
+    s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=30)
+    for i in range(5):
+        s.sendmail("sender@example.org", ["alice@example.test"], MSG)
+    s.quit()
+    wait_delivered(yz, "alice@example.test", 5)
+    yz.stop()
+    yz.start()
+    time.sleep(1.0)
+    assert len(maildir_files(yz, "alice@example.test")) == 5
+
+
+class Sender(threading.Thread):
+    """Sends messages one per connection; remembers which got 250."""
+
+    def __init__(self, port, ident, count, deadline):
+        super().__init__(daemon=True)
+        self.port, self.ident, self.count, self.deadline = port, ident, count, deadline
+        self.acked = []
+
+    def run(self):
+        for i in range(self.count):
+            if time.monotonic() > self.deadline:
+                return
+            tag = "crash-%d-%d" % (self.ident, i)
+            body = ("Subject: %s\r\nX-Tag: %s\r\n\r\nbody %s\r\n" % (tag, tag, tag)).encode()
+            try:
+                s = smtplib.SMTP("127.0.0.1", self.port, timeout=10)
+                s.ehlo("crash.example")
+                s.mail("sender@example.org")
+                s.rcpt("alice@example.test")
+                code, _ = s.data(body)
+                if code == 250:
+                    self.acked.append(tag)
+                try:
+                    s.quit()
+                except Exception:
+                    pass
+            except Exception:
+                time.sleep(0.05)
+
+
+def test_crash_loses_nothing_acknowledged(yz):
+    """500 messages from 10 clients while smtpd, queue and mailbox are
+    killed with SIGKILL at random moments 20 times: every message that got
+    250 is in the Maildir exactly once."""
+    deadline = time.monotonic() + 180
+    senders = [Sender(yz.ports["smtp_port"], i, 50, deadline) for i in range(10)]
+    for t in senders:
+        t.start()
+    rnd = random.Random(1234)
+    kills = 0
+    while kills < 20 and any(t.is_alive() for t in senders) and time.monotonic() < deadline:
+        time.sleep(rnd.uniform(0.05, 0.4))
+        role = rnd.choice(["smtpd", "queue", "mailbox"])
+        pids = yz.role_pids(role)
+        if pids:
+            try:
+                os.kill(pids[0], signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+    for t in senders:
+        t.join(timeout=max(1, deadline - time.monotonic()))
+    assert kills == 20
+    acked = [tag for t in senders for tag in t.acked]
+    assert len(acked) > 100, "the load went through (%d acknowledged)" % len(acked)
+    wait_for(lambda: yz.roles_running(None), timeout=30, what="roles back")
+
+    def tags():
+        seen = {}
+        for p in maildir_files(yz, "alice@example.test"):
+            for line in read(p).split(b"\r\n"):
+                if line.startswith(b"X-Tag: "):
+                    t = line[7:].decode()
+                    seen[t] = seen.get(t, 0) + 1
+        return seen
+    wait_for(lambda: all(t in tags() for t in acked), timeout=120, what="all acked delivered")
+    seen = tags()
+    dups = {t: n for t, n in seen.items() if n > 1}
+    assert not dups, "delivered twice: %s" % dups
