@@ -42,18 +42,22 @@ all: $(PROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(ALLCFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/yizhan: $(BUILD)/src/cli/main.o $(LIBA)
-	$(CC) $(ALLLDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(ALLLDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCFLAGS) -Itests/unit -o $@ $< $(LIBA) $(ALLLDFLAGS) $(LIBS) -lcmocka
+	@echo "  TEST    $@"
+	@$(CC) $(ALLCFLAGS) -Itests/unit -o $@ $< $(LIBA) $(ALLLDFLAGS) $(LIBS) -lcmocka
 
 deps:
 	@scripts/deps

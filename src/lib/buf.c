@@ -57,7 +57,7 @@ char *yz_buf_reserve(struct yz_buf *b, size_t n)
 		return NULL;
 	if (b->len + n > b->cap && b->off > 0)
 		buf_compact(b);
-	if (b->len + n > b->cap) {
+	if (b->len + n > b->cap || b->data == NULL) {
 		size_t want = b->cap ? b->cap : 64;
 		while (want < b->len + n)
 			want = want * 2;

@@ -1,0 +1,527 @@
+/*
+ * dir_auth.c: the verified-credentials cache and the per-client failure
+ * delay of the directory role (see dir_auth.h for the guarantees).
+ *
+ * Both tables are the same shape: a chained hash table for lookup plus a
+ * doubly-linked list in recency order (head = newest) for LRU eviction.
+ * Cache keys are SHA-256(salt || user || password || stored hash), each
+ * field length-prefixed so no two triples collide by concatenation; the
+ * salt is 32 random bytes per process, so the keys are worthless outside
+ * it.
+ *
+ * Must never: keep a copy of a password; grow a table past its bound; let
+ * now_ms going backwards (a test or a clock step) extend a delay forever.
+ */
+#include "directory/dir_auth.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "store/directory/dir_password.h"
+
+#define AUTH_KEY_LEN 32
+#define AUTH_SALT_LEN 32
+/* Smallest hash table. */
+#define AUTH_BUCKETS_MIN 16
+
+/* Links shared by both tables; first member of each entry. */
+struct au_link {
+	struct au_link *prev, *next; /* recency list */
+	struct au_link *hnext;       /* hash chain */
+	uint64_t hash;
+};
+
+struct au_cache_entry {
+	struct au_link link;
+	uint8_t key[AUTH_KEY_LEN];
+	char *user;          /* canonical address */
+	uint64_t expires_ms;
+};
+
+struct au_fail_entry {
+	struct au_link link;
+	char ip[YZ_AUTH_IP_MAX + 1];
+	unsigned failures;
+	uint64_t last_ms;
+};
+
+/* A bounded hash table with recency order. */
+struct au_table {
+	struct au_link **buckets;
+	size_t nbuckets; /* power of two */
+	struct au_link head; /* circular list sentinel */
+	size_t count, max;
+};
+
+struct yz_auth {
+	struct au_table cache;
+	struct au_table fails;
+	uint64_t ttl_ms, delay_ms, delay_max_ms;
+	uint8_t salt[AUTH_SALT_LEN];
+	uint64_t ip_seed;
+	size_t hits, verifications;
+	char *dummy_hash; /* verified for unknown users */
+	uint32_t dummy_t, dummy_m, dummy_p;
+};
+
+/* Fill buf with random bytes or end the process (no randomness = broken). */
+static void au_random(void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = getrandom((char *)buf + got, len - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			yz_fatal("getrandom: %s", strerror(errno));
+		}
+		got += (size_t)n;
+	}
+}
+
+/* Size a table for max entries. */
+static void au_table_init(struct au_table *t, size_t max)
+{
+	size_t n = AUTH_BUCKETS_MIN;
+	while (n < max * 2 && n < ((size_t)1 << 30))
+		n *= 2;
+	t->nbuckets = n;
+	t->buckets = yz_calloc(n, sizeof *t->buckets);
+	t->head.prev = t->head.next = &t->head;
+	t->count = 0;
+	t->max = max;
+}
+
+/* Unlink an entry from its bucket and the recency list. */
+static void au_table_unlink(struct au_table *t, struct au_link *l)
+{
+	struct au_link **pp = &t->buckets[l->hash & (t->nbuckets - 1)];
+	while (*pp != l)
+		pp = &(*pp)->hnext;
+	*pp = l->hnext;
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	t->count--;
+}
+
+/* Put an entry at the head of the recency list. */
+static void au_table_front(struct au_table *t, struct au_link *l)
+{
+	l->next = t->head.next;
+	l->prev = &t->head;
+	t->head.next->prev = l;
+	t->head.next = l;
+}
+
+/* Insert a new entry (the caller made room). */
+static void au_table_insert(struct au_table *t, struct au_link *l)
+{
+	struct au_link **b = &t->buckets[l->hash & (t->nbuckets - 1)];
+	l->hnext = *b;
+	*b = l;
+	au_table_front(t, l);
+	t->count++;
+}
+
+/* Mark an entry as just used. */
+static void au_table_touch(struct au_table *t, struct au_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	au_table_front(t, l);
+}
+
+/* The least recently used entry, or NULL. */
+static struct au_link *au_table_oldest(struct au_table *t)
+{
+	return t->head.prev != &t->head ? t->head.prev : NULL;
+}
+
+/* Free a cache entry (already unlinked). */
+static void au_cache_entry_free(struct au_cache_entry *e)
+{
+	free(e->user);
+	yz_wipe(e, sizeof *e);
+	free(e);
+}
+
+/* Remove and free a cache entry. */
+static void au_cache_remove(struct yz_auth *auth, struct au_cache_entry *e)
+{
+	au_table_unlink(&auth->cache, &e->link);
+	au_cache_entry_free(e);
+}
+
+/* Remove and free a failure entry. */
+static void au_fail_remove(struct yz_auth *auth, struct au_fail_entry *e)
+{
+	au_table_unlink(&auth->fails, &e->link);
+	free(e);
+}
+
+/* Create the cache and the failure tracker. */
+struct yz_auth *yz_auth_new(size_t cache_size, uint64_t cache_ttl_ms,
+			    uint64_t fail_delay_ms, uint64_t fail_delay_max_ms)
+{
+	struct yz_auth *auth = yz_calloc(1, sizeof *auth);
+	if (cache_ttl_ms == 0)
+		cache_size = 0;
+	au_table_init(&auth->cache, cache_size);
+	au_table_init(&auth->fails, YZ_AUTH_FAIL_TABLE_MAX);
+	auth->ttl_ms = cache_ttl_ms;
+	auth->delay_ms = fail_delay_ms;
+	auth->delay_max_ms = fail_delay_max_ms;
+	au_random(auth->salt, sizeof auth->salt);
+	au_random(&auth->ip_seed, sizeof auth->ip_seed);
+	auth->dummy_t = YZ_DIR_ARGON2_T_DEFAULT;
+	auth->dummy_m = YZ_DIR_ARGON2_M_KIB_DEFAULT;
+	auth->dummy_p = YZ_DIR_ARGON2_P_DEFAULT;
+	return auth;
+}
+
+/* Drop and wipe the dummy hash. */
+static void au_dummy_clear(struct yz_auth *auth)
+{
+	if (auth->dummy_hash != NULL) {
+		yz_wipe(auth->dummy_hash, strlen(auth->dummy_hash));
+		free(auth->dummy_hash);
+		auth->dummy_hash = NULL;
+	}
+}
+
+/* Free everything (wiped) and set the pointer to NULL. */
+void yz_auth_free(struct yz_auth **authp)
+{
+	struct yz_auth *auth = *authp;
+	if (auth == NULL)
+		return;
+	yz_auth_cache_flush(auth, NULL);
+	struct au_link *l;
+	while ((l = au_table_oldest(&auth->fails)) != NULL)
+		au_fail_remove(auth, (struct au_fail_entry *)l);
+	free(auth->cache.buckets);
+	free(auth->fails.buckets);
+	au_dummy_clear(auth);
+	yz_wipe(auth, sizeof *auth);
+	free(auth);
+	*authp = NULL;
+}
+
+/* Set the argon2id cost of the dummy hash for unknown users. */
+void yz_auth_set_dummy_params(struct yz_auth *auth, uint32_t t_cost,
+			      uint32_t m_cost_kib, uint32_t parallelism)
+{
+	auth->dummy_t = t_cost;
+	auth->dummy_m = m_cost_kib;
+	auth->dummy_p = parallelism;
+	au_dummy_clear(auth);
+}
+
+/* Feed one length-prefixed field to the digest. */
+static int au_digest_field(EVP_MD_CTX *ctx, const char *s)
+{
+	uint32_t len = (uint32_t)strlen(s);
+	uint8_t lenbuf[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			      (uint8_t)(len >> 8), (uint8_t)len };
+	return EVP_DigestUpdate(ctx, lenbuf, sizeof lenbuf) == 1 &&
+	       EVP_DigestUpdate(ctx, s, len) == 1 ? 0 : -1;
+}
+
+/* key = SHA-256(salt || user || password || hash). */
+static int au_cache_key(const struct yz_auth *auth, const char *user,
+			const char *password, const char *hash,
+			uint8_t key[AUTH_KEY_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	int ok = ctx != NULL &&
+		 EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		 EVP_DigestUpdate(ctx, auth->salt, sizeof auth->salt) == 1 &&
+		 au_digest_field(ctx, user) == 0 &&
+		 au_digest_field(ctx, password) == 0 &&
+		 au_digest_field(ctx, hash) == 0 &&
+		 EVP_DigestFinal_ex(ctx, key, &len) == 1 && len == AUTH_KEY_LEN;
+	EVP_MD_CTX_free(ctx); /* cleanses the internal state */
+	return ok ? 0 : -1;
+}
+
+/* The first 8 bytes of a (random-looking) key as its hash. */
+static uint64_t au_key_hash(const uint8_t key[AUTH_KEY_LEN])
+{
+	uint64_t h;
+	memcpy(&h, key, sizeof h);
+	return h;
+}
+
+/* Find a cache entry by key. */
+static struct au_cache_entry *au_cache_find(struct yz_auth *auth,
+					    const uint8_t key[AUTH_KEY_LEN])
+{
+	uint64_t h = au_key_hash(key);
+	struct au_link *l = auth->cache.buckets[h & (auth->cache.nbuckets - 1)];
+	for (; l != NULL; l = l->hnext) {
+		struct au_cache_entry *e = (struct au_cache_entry *)l;
+		if (l->hash == h && memcmp(e->key, key, AUTH_KEY_LEN) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Cache a verified credential, evicting the least recently used. */
+static void au_cache_add(struct yz_auth *auth, const uint8_t key[AUTH_KEY_LEN],
+			 const char *user, uint64_t now_ms)
+{
+	if (auth->cache.max == 0)
+		return;
+	struct au_cache_entry *old = au_cache_find(auth, key);
+	if (old != NULL)
+		au_cache_remove(auth, old);
+	while (auth->cache.count >= auth->cache.max)
+		au_cache_remove(auth, (struct au_cache_entry *)
+				au_table_oldest(&auth->cache));
+	struct au_cache_entry *e = yz_calloc(1, sizeof *e);
+	memcpy(e->key, key, AUTH_KEY_LEN);
+	e->link.hash = au_key_hash(key);
+	e->user = yz_strdup(user);
+	e->expires_ms = now_ms + auth->ttl_ms < now_ms ? UINT64_MAX
+						       : now_ms + auth->ttl_ms;
+	au_table_insert(&auth->cache, &e->link);
+}
+
+/* Spend about the time a real verification takes, for unknown users. */
+static void au_dummy_verify(struct yz_auth *auth, const char *password)
+{
+	const char *why;
+	if (auth->dummy_hash == NULL) {
+		char pw[AUTH_SALT_LEN * 2 + 1];
+		uint8_t raw[AUTH_SALT_LEN];
+		au_random(raw, sizeof raw);
+		for (size_t i = 0; i < sizeof raw; i++)
+			pw[i] = (char)('a' + raw[i] % 26);
+		pw[sizeof raw] = '\0';
+		if (yz_password_hash(pw, auth->dummy_t, auth->dummy_m,
+				     auth->dummy_p, &auth->dummy_hash) < 0)
+			auth->dummy_hash = NULL;
+		yz_wipe(pw, sizeof pw);
+		yz_wipe(raw, sizeof raw);
+	}
+	if (auth->dummy_hash != NULL)
+		(void)yz_password_verify(password != NULL ? password : "",
+					 auth->dummy_hash, &why);
+}
+
+/* Mimic the cost of real hashes: remember the last valid one seen. */
+static void au_dummy_learn(struct yz_auth *auth, const char *hash)
+{
+	const char *why;
+	if (auth->dummy_hash != NULL && strcmp(auth->dummy_hash, hash) == 0)
+		return;
+	if (yz_password_hash_check(hash, &why) < 0)
+		return;
+	au_dummy_clear(auth);
+	auth->dummy_hash = yz_strdup(hash);
+}
+
+/* The answer for a user whose account and password hash are known. */
+static enum yz_auth_result au_check_account(struct yz_auth *auth,
+					    const struct yz_dir_account *a,
+					    const char *password, uint64_t now_ms)
+{
+	uint8_t key[AUTH_KEY_LEN];
+	bool have_key = auth->cache.max > 0 &&
+			au_cache_key(auth, a->address, password,
+				     a->password_hash, key) == 0;
+	if (have_key) {
+		struct au_cache_entry *e = au_cache_find(auth, key);
+		if (e != NULL && now_ms < e->expires_ms) {
+			au_table_touch(&auth->cache, &e->link);
+			auth->hits++;
+			yz_wipe(key, sizeof key);
+			return a->enabled ? YZ_AUTH_OK : YZ_AUTH_DISABLED;
+		}
+		if (e != NULL)
+			au_cache_remove(auth, e);
+	}
+	const char *why;
+	auth->verifications++;
+	int r = yz_password_verify(password, a->password_hash, &why);
+	au_dummy_learn(auth, a->password_hash);
+	enum yz_auth_result res = YZ_AUTH_FAIL;
+	if (r == 1 && !a->enabled)
+		res = YZ_AUTH_DISABLED;
+	else if (r == 1) {
+		res = YZ_AUTH_OK;
+		if (have_key)
+			au_cache_add(auth, key, a->address, now_ms);
+	}
+	yz_wipe(key, sizeof key);
+	return res;
+}
+
+/* Decide one authentication attempt. */
+enum yz_auth_result yz_auth_check(struct yz_auth *auth, struct yz_dir *dir,
+				  const char *user, const char *password,
+				  uint64_t now_ms, char **canonical_user_r)
+{
+	char addr[YZ_DIR_ADDRESS_MAX + 1];
+	const char *why;
+	if (canonical_user_r != NULL)
+		*canonical_user_r = NULL;
+	if (password == NULL || password[0] == '\0' ||
+	    strnlen(password, YZ_PASSWORD_MAX + 1) > YZ_PASSWORD_MAX)
+		return YZ_AUTH_FAIL;
+	if (yz_dir_address_normalize(user, false, addr, sizeof addr, NULL,
+				     &why) < 0) {
+		au_dummy_verify(auth, password);
+		return YZ_AUTH_FAIL;
+	}
+	struct yz_dir_account a;
+	memset(&a, 0, sizeof a);
+	int found = yz_dir_lookup_account(dir, addr, &a, &why);
+	if (found < 0)
+		return YZ_AUTH_TEMPFAIL;
+	if (found == 0) {
+		au_dummy_verify(auth, password);
+		return YZ_AUTH_FAIL;
+	}
+	enum yz_auth_result res = au_check_account(auth, &a, password, now_ms);
+	if (res == YZ_AUTH_OK && canonical_user_r != NULL)
+		*canonical_user_r = yz_strdup(a.address);
+	yz_dir_account_clear(&a);
+	return res;
+}
+
+/* Seeded FNV-1a of a client key (seeded so that nobody can aim at one
+ * bucket). */
+static uint64_t au_ip_hash(const struct yz_auth *auth, const char *ip)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ auth->ip_seed;
+	for (; *ip != '\0'; ip++) {
+		h ^= (unsigned char)*ip;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Find a client's failure entry; a quiet one is forgotten. */
+static struct au_fail_entry *au_fail_find(struct yz_auth *auth, const char *ip,
+					  uint64_t h, uint64_t now_ms)
+{
+	struct au_link *l = auth->fails.buckets[h & (auth->fails.nbuckets - 1)];
+	for (; l != NULL; l = l->hnext) {
+		struct au_fail_entry *e = (struct au_fail_entry *)l;
+		if (l->hash != h || strcmp(e->ip, ip) != 0)
+			continue;
+		if (now_ms >= e->last_ms &&
+		    now_ms - e->last_ms > YZ_AUTH_FAIL_QUIET_MS) {
+			au_fail_remove(auth, e);
+			return NULL;
+		}
+		return e;
+	}
+	return NULL;
+}
+
+/* Bounded copy of a client key. */
+static void au_ip_key(const char *client_ip, char out[YZ_AUTH_IP_MAX + 1])
+{
+	const char *ip = client_ip != NULL ? client_ip : "";
+	size_t n = strnlen(ip, YZ_AUTH_IP_MAX);
+	memcpy(out, ip, n);
+	out[n] = '\0';
+}
+
+/* How long to wait before answering this client. */
+uint64_t yz_auth_delay_ms(struct yz_auth *auth, const char *client_ip,
+			  uint64_t now_ms)
+{
+	char ip[YZ_AUTH_IP_MAX + 1];
+	au_ip_key(client_ip, ip);
+	struct au_fail_entry *e = au_fail_find(auth, ip, au_ip_hash(auth, ip),
+					       now_ms);
+	if (e == NULL || e->failures == 0)
+		return 0;
+	unsigned shift = e->failures - 1;
+	uint64_t d = auth->delay_ms;
+	if (shift >= 64 || (d != 0 && d > (UINT64_MAX >> shift)))
+		return auth->delay_max_ms;
+	d <<= shift;
+	return d < auth->delay_max_ms ? d : auth->delay_max_ms;
+}
+
+/* Count a failure for a client, or forget it on success. */
+void yz_auth_record(struct yz_auth *auth, const char *client_ip, bool success,
+		    uint64_t now_ms)
+{
+	char ip[YZ_AUTH_IP_MAX + 1];
+	au_ip_key(client_ip, ip);
+	uint64_t h = au_ip_hash(auth, ip);
+	struct au_fail_entry *e = au_fail_find(auth, ip, h, now_ms);
+	if (success) {
+		if (e != NULL)
+			au_fail_remove(auth, e);
+		return;
+	}
+	if (e == NULL) {
+		while (auth->fails.count >= auth->fails.max)
+			au_fail_remove(auth, (struct au_fail_entry *)
+				       au_table_oldest(&auth->fails));
+		e = yz_calloc(1, sizeof *e);
+		memcpy(e->ip, ip, sizeof e->ip);
+		e->link.hash = h;
+		au_table_insert(&auth->fails, &e->link);
+	} else {
+		au_table_touch(&auth->fails, &e->link);
+	}
+	if (e->failures < 64)
+		e->failures++;
+	e->last_ms = now_ms;
+}
+
+/* Drop cached credentials of one user, or all. */
+void yz_auth_cache_flush(struct yz_auth *auth, const char *user)
+{
+	char addr[YZ_DIR_ADDRESS_MAX + 1];
+	const char *why;
+	if (user != NULL &&
+	    yz_dir_address_normalize(user, false, addr, sizeof addr, NULL,
+				     &why) < 0)
+		return;
+	struct au_link *l = auth->cache.head.next;
+	while (l != &auth->cache.head) {
+		struct au_link *next = l->next;
+		struct au_cache_entry *e = (struct au_cache_entry *)l;
+		if (user == NULL || strcmp(e->user, addr) == 0)
+			au_cache_remove(auth, e);
+		l = next;
+	}
+}
+
+/* Answers given from the cache. */
+size_t yz_auth_cache_hits(const struct yz_auth *auth)
+{
+	return auth->hits;
+}
+
+/* Credentials in the cache now. */
+size_t yz_auth_cache_entries(const struct yz_auth *auth)
+{
+	return auth->cache.count;
+}
+
+/* Real hash verifications done (cache misses). */
+size_t yz_auth_verifications(const struct yz_auth *auth)
+{
+	return auth->verifications;
+}
+
+/* Clients in the failure table now. */
+size_t yz_auth_fail_entries(const struct yz_auth *auth)
+{
+	return auth->fails.count;
+}

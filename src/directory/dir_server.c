@@ -1,0 +1,279 @@
+/*
+ * dir_server.c: the directory role's IPC server.
+ * Every request is decoded strictly (yz_ipc_end); a malformed frame closes
+ * that client's connection. Authentication failures are answered after the
+ * growing per-client delay of dir_auth.c, on a timer, so the role never
+ * sleeps. The database is opened after the privilege drop, so every file
+ * SQLite creates belongs to the yizhan user.
+ */
+#include "directory/dir_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "directory/dir_auth.h"
+#include "lib/ipc.h"
+#include "lib/ipc_conn.h"
+#include "lib/ipc_msg.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/service.h"
+#include "store/directory/directory.h"
+
+#define DIR_CLIENT_PAYLOAD_MAX (64 * 1024)
+
+struct dir_server {
+	struct yz_service *svc;
+	struct yz_config *cfg;
+	struct yz_dir *dir;
+	struct yz_auth *auth;
+	size_t nclients;
+	struct dir_delayed *delayed; /* AUTH answers waiting for their delay */
+};
+
+/* A delayed AUTH answer. */
+struct dir_delayed {
+	struct dir_delayed *next;
+	struct dir_server *ds;
+	struct yz_ipc_conn *conn;
+	struct yz_ipc_msg msg;
+};
+
+static void dir_send_error(struct yz_ipc_conn *c, uint32_t reqid, enum yz_msg_error code, const char *text)
+{
+	struct yz_ipc_msg m;
+	yz_ipc_msg_init(&m, YZ_MSG_ERROR, reqid);
+	yz_ipc_put_u32(&m, code);
+	yz_ipc_put_str(&m, text);
+	yz_ipc_conn_send(c, &m);
+}
+
+static void dir_resolve(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid, const char *addr)
+{
+	struct yz_resolve_result res;
+	memset(&res, 0, sizeof res);
+	yz_dir_resolve(ds->dir, addr, yz_cfg_str(ds->cfg, YZ_P_PLUS_SEPARATOR),
+		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_DEPTH),
+		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_EXPANSION), &res);
+	struct yz_ipc_msg m;
+	yz_ipc_msg_init(&m, YZ_MSG_DIR_RESOLVE_REPLY, reqid);
+	yz_ipc_put_u32(&m, (uint32_t)res.status);
+	yz_ipc_put_str(&m, res.error != NULL ? res.error : "");
+	yz_ipc_put_u32(&m, (uint32_t)res.count);
+	for (size_t i = 0; i < res.count; i++) {
+		yz_ipc_put_str(&m, res.targets[i].address);
+		yz_ipc_put_bool(&m, res.targets[i].external);
+		yz_ipc_put_str(&m, res.targets[i].folder != NULL ? res.targets[i].folder : "");
+		yz_ipc_put_u64(&m, res.targets[i].quota);
+	}
+	yz_ipc_conn_send(c, &m);
+	yz_resolve_result_clear(&res);
+}
+
+/* Does the logged-in user own this sender address? Their own address, a
+ * plus-address of it, or an alias that delivers to them. */
+static bool dir_sender_owned(struct dir_server *ds, const char *user, const char *sender, bool *tempfail_r)
+{
+	*tempfail_r = false;
+	if (strcasecmp(user, sender) == 0)
+		return true;
+	struct yz_resolve_result res;
+	memset(&res, 0, sizeof res);
+	yz_dir_resolve(ds->dir, sender, yz_cfg_str(ds->cfg, YZ_P_PLUS_SEPARATOR),
+		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_DEPTH),
+		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_EXPANSION), &res);
+	bool owned = false;
+	if (res.status == YZ_RESOLVE_TEMPFAIL)
+		*tempfail_r = true;
+	for (size_t i = 0; res.status == YZ_RESOLVE_OK && i < res.count; i++)
+		if (!res.targets[i].external && strcasecmp(res.targets[i].address, user) == 0)
+			owned = true;
+	yz_resolve_result_clear(&res);
+	return owned;
+}
+
+static void dir_bool_reply(struct yz_ipc_conn *c, uint32_t reqid, bool value, bool tempfail)
+{
+	struct yz_ipc_msg m;
+	yz_ipc_msg_init(&m, YZ_MSG_DIR_BOOL_REPLY, reqid);
+	yz_ipc_put_bool(&m, value);
+	yz_ipc_put_bool(&m, tempfail);
+	yz_ipc_conn_send(c, &m);
+}
+
+static void dir_delayed_send(struct yz_loop *loop, void *arg)
+{
+	struct dir_delayed *d = arg;
+	for (struct dir_delayed **pp = &d->ds->delayed; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	}
+	/* The client may have gone meanwhile (dir_on_close cleared conn). */
+	if (d->conn != NULL)
+		yz_ipc_conn_send(d->conn, &d->msg);
+	else
+		yz_ipc_msg_free(&d->msg);
+	free(d);
+}
+
+static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid, const char *user,
+		     char *password, const char *ip, const char *service)
+{
+	uint64_t now = yz_now_ms();
+	uint64_t delay = yz_auth_delay_ms(ds->auth, ip, now);
+	char *canonical = NULL;
+	enum yz_auth_result res = yz_auth_check(ds->auth, ds->dir, user, password, now, &canonical);
+	if (res == YZ_AUTH_OK || res == YZ_AUTH_FAIL || res == YZ_AUTH_DISABLED)
+		yz_auth_record(ds->auth, ip, res == YZ_AUTH_OK, now);
+	if (res == YZ_AUTH_OK)
+		yz_log_info("auth ok: user=<%s> service=%s client=[%s]", canonical, service, ip);
+	else
+		yz_log_info("auth failed: user=<%s> service=%s client=[%s] result=%d", user, service, ip,
+			    (int)res);
+	struct dir_delayed *d = yz_calloc(1, sizeof *d);
+	d->ds = ds;
+	d->conn = c;
+	yz_ipc_msg_init(&d->msg, YZ_MSG_DIR_AUTH_REPLY, reqid);
+	yz_ipc_put_u32(&d->msg, (uint32_t)res);
+	yz_ipc_put_str(&d->msg, res == YZ_AUTH_OK && canonical ? canonical : "");
+	free(canonical);
+	d->next = ds->delayed;
+	ds->delayed = d;
+	/* The delay applies to failures only: a right password is never slowed. */
+	if (res == YZ_AUTH_OK || delay == 0)
+		dir_delayed_send(NULL, d);
+	else
+		yz_timer_add(yz_service_loop(ds->svc), delay, dir_delayed_send, d);
+}
+
+static void dir_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, struct yz_ipc_reader *r,
+		       void *arg)
+{
+	struct dir_server *ds = arg;
+	char *a = NULL, *b = NULL, *ip = NULL, *svcname = NULL;
+	if (ds->dir == NULL) {
+		dir_send_error(c, hdr->reqid, YZ_MSG_ERR_TEMP, "directory not open");
+		return;
+	}
+	switch (hdr->type) {
+	case YZ_MSG_DIR_RESOLVE:
+		if (yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &a) < 0 || yz_ipc_end(r) < 0)
+			goto malformed;
+		dir_resolve(ds, c, hdr->reqid, a);
+		break;
+	case YZ_MSG_DIR_AUTH:
+		if (yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &a) < 0 ||
+		    yz_ipc_get_str_dup(r, YZ_IPC_SECRET_MAX, NULL, &b) < 0 ||
+		    yz_ipc_get_str_dup(r, 64, NULL, &ip) < 0 ||
+		    yz_ipc_get_str_dup(r, 32, NULL, &svcname) < 0 || yz_ipc_end(r) < 0)
+			goto malformed;
+		dir_auth(ds, c, hdr->reqid, a, b, ip, svcname);
+		break;
+	case YZ_MSG_DIR_DOMAIN: {
+		if (yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &a) < 0 || yz_ipc_end(r) < 0)
+			goto malformed;
+		int ex = yz_dir_domain_exists(ds->dir, a);
+		dir_bool_reply(c, hdr->reqid, ex == 1, ex < 0);
+		break;
+	}
+	case YZ_MSG_DIR_SENDER_OWNED: {
+		if (yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &a) < 0 ||
+		    yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &b) < 0 || yz_ipc_end(r) < 0)
+			goto malformed;
+		bool tempfail;
+		bool owned = dir_sender_owned(ds, a, b, &tempfail);
+		dir_bool_reply(c, hdr->reqid, owned, tempfail);
+		break;
+	}
+	default:
+		dir_send_error(c, hdr->reqid, YZ_MSG_ERR_UNSUPPORTED, "unsupported request");
+		break;
+	}
+	free(a);
+	if (b != NULL)
+		yz_wipe(b, strlen(b));
+	free(b);
+	free(ip);
+	free(svcname);
+	return;
+malformed:
+	yz_log_warn("malformed request type %u: closing the connection", (unsigned)hdr->type);
+	free(a);
+	if (b != NULL)
+		yz_wipe(b, strlen(b));
+	free(b);
+	free(ip);
+	free(svcname);
+	yz_ipc_conn_fail(c, "malformed request");
+}
+
+static void dir_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
+{
+	struct dir_server *ds = arg;
+	for (struct dir_delayed *d = ds->delayed; d != NULL; d = d->next)
+		if (d->conn == c)
+			d->conn = NULL;
+	ds->nclients--;
+	if (yz_service_stopping(ds->svc) && ds->nclients == 0)
+		yz_service_exit(ds->svc, 0);
+}
+
+static void dir_on_client(struct yz_service *svc, enum yz_role from, int fd)
+{
+	struct dir_server *ds = yz_service_ctx(svc);
+	ds->nclients++;
+	(void)yz_ipc_conn_new(yz_service_loop(svc), fd, DIR_CLIENT_PAYLOAD_MAX, dir_on_msg, dir_on_close, ds);
+}
+
+/* Graceful stop: serve the clients we have until they go (a draining smtpd
+ * still asks us things), then exit. */
+static void dir_on_stop(struct yz_service *svc)
+{
+	struct dir_server *ds = yz_service_ctx(svc);
+	if (ds->nclients == 0)
+		yz_service_exit(svc, 0);
+}
+
+static void dir_open_db(struct yz_loop *loop, void *arg)
+{
+	struct dir_server *ds = arg;
+	const char *err;
+	ds->dir = yz_dir_open(yz_cfg_str(ds->cfg, YZ_P_DIRECTORY_BACKEND),
+			      yz_cfg_str(ds->cfg, YZ_P_DIRECTORY_SQLITE_PATH), &err);
+	if (ds->dir == NULL)
+		yz_fatal("cannot open the directory %s: %s",
+			 yz_cfg_str(ds->cfg, YZ_P_DIRECTORY_SQLITE_PATH), err);
+	yz_dir_set_hash_params(ds->dir, (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_T_COST),
+			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_M_COST),
+			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_PARALLELISM));
+}
+
+int dir_role_run(struct yz_config *cfg)
+{
+	struct dir_server ds;
+	memset(&ds, 0, sizeof ds);
+	ds.cfg = cfg;
+	ds.auth = yz_auth_new((size_t)yz_cfg_int(cfg, YZ_P_AUTH_CACHE_SIZE),
+			      yz_cfg_time_ms(cfg, YZ_P_AUTH_CACHE_TTL),
+			      yz_cfg_time_ms(cfg, YZ_P_AUTH_FAILURE_DELAY),
+			      yz_cfg_time_ms(cfg, YZ_P_AUTH_FAILURE_DELAY_MAX));
+	yz_auth_set_dummy_params(ds.auth, (uint32_t)yz_cfg_int(cfg, YZ_P_AUTH_ARGON2_T_COST),
+				 (uint32_t)yz_cfg_int(cfg, YZ_P_AUTH_ARGON2_M_COST),
+				 (uint32_t)yz_cfg_int(cfg, YZ_P_AUTH_ARGON2_PARALLELISM));
+	static const struct yz_service_hooks hooks = {
+		.on_client = dir_on_client,
+		.on_stop = dir_on_stop,
+	};
+	ds.svc = yz_service_new(YZ_ROLE_DIRECTORY, cfg, &hooks, &ds);
+	yz_loop_defer(yz_service_loop(ds.svc), dir_open_db, &ds);
+	int rc = yz_service_run(ds.svc);
+	yz_service_free(&ds.svc);
+	yz_dir_close(&ds.dir);
+	yz_auth_free(&ds.auth);
+	yz_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,233 @@
+/*
+ * qmgr.c: the queue role process: opens the spool, recovers it, learns of
+ * new messages (QUEUE_NEW from smtpd, or a rescan of active/), and keeps the
+ * in-memory list of known messages. Scheduling is in qmgr_sched.c.
+ * Never: a message is forgotten before its removal from the spool, or
+ * removed before every recipient's final state is durable.
+ */
+#include "queue/queue.h"
+#include "queue/qmgr_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/mem.h"
+
+#define QMGR_CLIENT_PAYLOAD_MAX 4096
+#define QMGR_SCAN_MIN_MS 10000
+
+struct qmgr_msg *qmgr_find(struct qmgr *q, const char *qid)
+{
+	for (struct qmgr_msg *m = q->msgs; m != NULL; m = m->next)
+		if (strcmp(m->qm->qid, qid) == 0)
+			return m;
+	return NULL;
+}
+
+/* Take ownership of a loaded message and schedule what is left of it. */
+int qmgr_adopt(struct qmgr *q, struct queue_msg *qm, bool recovered)
+{
+	if (qmgr_find(q, qm->qid) != NULL) {
+		queue_msg_free(&qm);
+		return 0;
+	}
+	struct qmgr_msg *m = yz_calloc(1, sizeof *m);
+	m->qm = qm;
+	m->recovered = recovered;
+	m->rs = yz_calloc(qm->env.rcpt_count ? qm->env.rcpt_count : 1, sizeof *m->rs);
+	int64_t age_s = (int64_t)time(NULL) - qm->env.arrival;
+	uint64_t now = yz_now_ms();
+	m->arrival_ms = age_s > 0 && (uint64_t)age_s * 1000 < now ? now - (uint64_t)age_s * 1000 : now;
+	m->next = q->msgs;
+	if (q->msgs != NULL)
+		q->msgs->prev = m;
+	q->msgs = m;
+	q->nmsgs++;
+	qmgr_schedule_msg(q, m);
+	return 0;
+}
+
+void qmgr_forget(struct qmgr *q, struct qmgr_msg *m)
+{
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		q->msgs = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	q->nmsgs--;
+	queue_msg_free(&m->qm);
+	free(m->rs);
+	free(m);
+}
+
+/* Load a committed message we did not know yet. */
+static int qmgr_learn(struct qmgr *q, const char *qid, bool recovered)
+{
+	if (!queue_id_valid(qid) || qmgr_find(q, qid) != NULL)
+		return 0;
+	struct queue_msg *qm;
+	const char *err;
+	if (queue_msg_load(q->store, qid, &qm, &err) < 0) {
+		if (errno != ENOENT)
+			yz_log_warn("%s: cannot load: %s", qid, err);
+		return -1;
+	}
+	if (queue_msg_done(qm)) {
+		/* A removal that a crash cut short. */
+		queue_msg_free(&qm);
+		(void)queue_msg_remove(q->store, qid, &err);
+		return 0;
+	}
+	return qmgr_adopt(q, qm, recovered);
+}
+
+/* Pick up committed messages whose QUEUE_NEW was lost (an smtpd killed
+ * between its commit and its notice). */
+static void qmgr_rescan(struct qmgr *q)
+{
+	char(*ids)[QUEUE_ID_MAX];
+	size_t n;
+	const char *err;
+	if (queue_list(q->store, &ids, &n, &err) < 0) {
+		yz_log_warn("cannot list the queue: %s", err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)qmgr_learn(q, ids[i], true);
+	free(ids);
+}
+
+static void qmgr_scan_timer(struct yz_loop *loop, void *arg)
+{
+	struct qmgr *q = arg;
+	q->scan_timer = NULL;
+	if (!yz_service_stopping(q->svc))
+		qmgr_rescan(q);
+	uint64_t every = yz_cfg_time_ms(q->cfg, YZ_P_QUEUE_RUN_DELAY);
+	q->scan_timer = yz_timer_add(q->loop, every > QMGR_SCAN_MIN_MS ? every : QMGR_SCAN_MIN_MS,
+				     qmgr_scan_timer, q);
+}
+
+static void qmgr_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, struct yz_ipc_reader *r,
+			void *arg)
+{
+	struct qmgr *q = arg;
+	struct yz_slice qid;
+	if (hdr->type != YZ_MSG_QUEUE_NEW || yz_ipc_get_str(r, QUEUE_ID_LEN, &qid) < 0 ||
+	    yz_ipc_end(r) < 0) {
+		yz_log_warn("malformed request type %u: closing the connection", (unsigned)hdr->type);
+		yz_ipc_conn_fail(c, "malformed request");
+		return;
+	}
+	char id[QUEUE_ID_MAX];
+	memcpy(id, qid.p, qid.len);
+	id[qid.len] = '\0';
+	if (!queue_id_valid(id)) {
+		yz_log_warn("invalid queue id from smtpd: closing the connection");
+		yz_ipc_conn_fail(c, "malformed request");
+		return;
+	}
+	(void)qmgr_learn(q, id, false);
+	struct yz_ipc_msg m;
+	yz_ipc_msg_init(&m, YZ_MSG_QUEUE_ACK, hdr->reqid);
+	yz_ipc_conn_send(c, &m);
+}
+
+static void qmgr_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
+{
+	struct qmgr *q = arg;
+	q->nclients--;
+}
+
+static void qmgr_on_client(struct yz_service *svc, enum yz_role from, int fd)
+{
+	struct qmgr *q = yz_service_ctx(svc);
+	q->nclients++;
+	(void)yz_ipc_conn_new(q->loop, fd, QMGR_CLIENT_PAYLOAD_MAX, qmgr_on_msg, qmgr_on_close, q);
+	/* A (re)started smtpd may have committed messages it never told us of. */
+	qmgr_rescan(q);
+}
+
+void qmgr_maybe_exit(struct qmgr *q)
+{
+	if (!yz_service_stopping(q->svc))
+		return;
+	if (q->inflight == 0 && q->updates == NULL && !q->commit_scheduled)
+		yz_service_exit(q->svc, 0);
+}
+
+/* Graceful stop: start nothing new, finish the attempts in flight and
+ * record their results; what is left is resumed by the next generation. */
+static void qmgr_on_stop(struct yz_service *svc)
+{
+	struct qmgr *q = yz_service_ctx(svc);
+	yz_timer_del(q->loop, &q->wake);
+	yz_timer_del(q->loop, &q->scan_timer);
+	qmgr_maybe_exit(q);
+}
+
+static int qmgr_recover_cb(struct queue_msg *qm, void *ctx)
+{
+	struct qmgr *q = ctx;
+	if (queue_msg_done(qm)) {
+		const char *err;
+		char id[QUEUE_ID_MAX];
+		memcpy(id, qm->qid, sizeof id);
+		queue_msg_free(&qm);
+		(void)queue_msg_remove(q->store, id, &err);
+		return 0;
+	}
+	return qmgr_adopt(q, qm, true);
+}
+
+static void qmgr_start(struct yz_loop *loop, void *arg)
+{
+	struct qmgr *q = arg;
+	const char *err;
+	if (queue_store_open(yz_cfg_str(q->cfg, YZ_P_QUEUE_DIRECTORY), &q->store, &err) < 0)
+		yz_fatal("cannot open the queue %s: %s", yz_cfg_str(q->cfg, YZ_P_QUEUE_DIRECTORY), err);
+	q->dir_link = yz_link_new(q->svc, YZ_ROLE_DIRECTORY);
+	q->mbox_link = yz_link_new(q->svc, YZ_ROLE_MAILBOX);
+	struct queue_recover_stats st;
+	if (queue_recover(q->store, qmgr_recover_cb, q, &st, &err) < 0)
+		yz_fatal("queue recovery failed: %s", err);
+	yz_log_info("queue recovered: %zu messages, %zu uncommitted discarded, %zu corrupt moved aside",
+		    st.loaded, st.incoming_removed, st.corrupt);
+	qmgr_scan_timer(loop, q);
+}
+
+int queue_role_run(struct yz_config *cfg)
+{
+	struct qmgr q;
+	memset(&q, 0, sizeof q);
+	q.cfg = cfg;
+	q.concurrency = (size_t)yz_cfg_int(cfg, YZ_P_LOCAL_DELIVERY_CONCURRENCY);
+	const char *hn = yz_cfg_str(cfg, YZ_P_MYHOSTNAME);
+	if (hn[0] != '\0')
+		snprintf(q.hostname, sizeof q.hostname, "%s", hn);
+	else if (gethostname(q.hostname, sizeof q.hostname - 1) < 0)
+		snprintf(q.hostname, sizeof q.hostname, "localhost");
+	static const struct yz_service_hooks hooks = {
+		.on_client = qmgr_on_client,
+		.on_stop = qmgr_on_stop,
+	};
+	q.svc = yz_service_new(YZ_ROLE_QUEUE, cfg, &hooks, &q);
+	q.loop = yz_service_loop(q.svc);
+	/* The spool is opened after the privilege drop (in yz_service_run). */
+	yz_loop_defer(q.loop, qmgr_start, &q);
+	int rc = yz_service_run(q.svc);
+	yz_timer_del(q.loop, &q.wake);
+	yz_timer_del(q.loop, &q.scan_timer);
+	while (q.msgs != NULL)
+		qmgr_forget(&q, q.msgs);
+	yz_service_free(&q.svc);
+	queue_store_close(&q.store);
+	yz_config_free(&cfg);
+	return rc;
+}

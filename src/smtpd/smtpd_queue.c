@@ -1,0 +1,161 @@
+/*
+ * smtpd_queue.c: group commit of finished messages across the sessions of
+ * this process, and the QUEUE_NEW notice to the queue role.
+ *
+ * Every session whose message text is complete joins the current batch;
+ * the batch is committed once, when the loop has handled everything that
+ * was ready (yz_loop_defer) or after queue_group_commit_window, whichever
+ * the configuration asks (a window of 0 means "at the end of this loop
+ * turn"). Only then does each session answer: 250 for committed messages,
+ * 451 4.3.0 for failed ones.
+ * Guarantees: no 250 before the sync that covers the message; a session
+ * that goes away while its message is in a batch is forgotten, not touched
+ * (its message is still committed: the client may send it again, a
+ * duplicate rather than a loss); the queue role is told of every committed
+ * message, and if it is down it finds the message when it scans at start.
+ * Never: commit from inside a session's own call stack in a way that
+ * reenters it (answers go through smtpd_data_committed, which resumes the
+ * session on the next loop turn).
+ */
+#include "smtpd/smtpd_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/ipc.h"
+#include "lib/ipc_msg.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "lib/mem.h"
+#include "lib/service.h"
+
+/* Ignore the queue role's acknowledgement. */
+static void queue_new_ack(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr,
+			  struct yz_ipc_reader *r, void *arg)
+{
+	(void)c;
+	(void)hdr;
+	(void)r;
+	(void)arg;
+}
+
+/* Tell the queue role about a committed message. */
+static void queue_notify(struct smtpd_server *srv, const char *qid)
+{
+	struct yz_ipc_msg m;
+
+	if (srv->queue_link == NULL || !yz_link_up(srv->queue_link))
+		return; /* it scans the queue when it starts */
+	yz_ipc_msg_init(&m, YZ_MSG_QUEUE_NEW, 0);
+	(void)yz_ipc_put_str(&m, qid);
+	(void)yz_link_request(srv->queue_link, &m, SMTPD_IPC_TIMEOUT_MS, queue_new_ack, NULL);
+}
+
+/* The deferred or timed commit. */
+static void queue_commit_cb(struct yz_loop *loop, void *arg)
+{
+	struct smtpd_server *srv = arg;
+
+	srv->commit_timer = NULL;
+	smtpd_queue_commit_now(srv);
+}
+
+/* Commit whatever is pending now. */
+void smtpd_queue_commit_now(struct smtpd_server *srv)
+{
+	struct queue_batch *batch = srv->batch;
+	struct smtpd_session **sessions = srv->batch_sessions;
+	size_t n, i;
+
+	srv->commit_scheduled = false;
+	yz_timer_del(srv->loop, &srv->commit_timer);
+	if (batch == NULL)
+		return;
+	/* Take the batch: answers may start new messages. */
+	srv->batch = NULL;
+	srv->batch_sessions = NULL;
+	srv->batch_alloc = 0;
+	n = queue_batch_count(batch);
+	(void)queue_batch_commit(batch);
+	for (i = 0; i < n; i++) {
+		struct smtpd_session *s = sessions[i];
+		const char *qid = NULL, *error = NULL;
+		bool ok = queue_batch_result(batch, i, &qid, &error) == 0;
+
+		if (ok)
+			queue_notify(srv, qid);
+		if (s == NULL) {
+			if (ok)
+				yz_log_info("%s: committed after its client went away", qid);
+			continue;
+		}
+		s->in_commit = false;
+		if (smtpd_session_release(s))
+			smtpd_data_committed(s, ok, qid, error);
+	}
+	queue_batch_free(&batch);
+	free(sessions);
+}
+
+/* Hand a finished writer to the next commit. */
+void smtpd_queue_submit(struct smtpd_session *s)
+{
+	struct smtpd_server *srv = s->srv;
+	const char *error;
+	int idx;
+
+	if (srv->batch == NULL)
+		srv->batch = queue_batch_new(srv->queue);
+	idx = queue_batch_add(srv->batch, &s->txn.writer, &error);
+	if (idx < 0) {
+		yz_log_warn("%s: cannot join the commit: %s", s->txn.qid, error);
+		if (s->txn.writer != NULL)
+			queue_writer_abort(&s->txn.writer);
+		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
+		smtpd_txn_reset(s);
+		return;
+	}
+	if ((size_t)idx >= srv->batch_alloc) {
+		size_t n = srv->batch_alloc == 0 ? 16 : srv->batch_alloc * 2;
+
+		while (n <= (size_t)idx)
+			n *= 2;
+		srv->batch_sessions = yz_realloc(srv->batch_sessions, n * sizeof(*srv->batch_sessions));
+		memset(srv->batch_sessions + srv->batch_alloc, 0,
+		       (n - srv->batch_alloc) * sizeof(*srv->batch_sessions));
+		srv->batch_alloc = n;
+	}
+	srv->batch_sessions[idx] = s;
+	s->in_commit = true;
+	smtpd_session_hold(s);
+	if (queue_batch_count(srv->batch) >= QUEUE_BATCH_MAX) {
+		smtpd_queue_commit_now(srv);
+		return;
+	}
+	if (srv->commit_scheduled)
+		return;
+	srv->commit_scheduled = true;
+	if (srv->set.group_commit_ms > 0)
+		srv->commit_timer = yz_timer_add(srv->loop, srv->set.group_commit_ms,
+						 queue_commit_cb, srv);
+	else
+		yz_loop_defer(srv->loop, queue_commit_cb, srv);
+}
+
+/* The session is going away: drop it from the batch. */
+void smtpd_queue_forget(struct smtpd_server *srv, struct smtpd_session *s)
+{
+	size_t i, n;
+
+	if (srv->batch == NULL || !s->in_commit)
+		return;
+	n = queue_batch_count(srv->batch);
+	for (i = 0; i < n && i < srv->batch_alloc; i++) {
+		if (srv->batch_sessions[i] == s) {
+			srv->batch_sessions[i] = NULL;
+			s->in_commit = false;
+			if (s->refs > 0)
+				s->refs--;
+		}
+	}
+}
