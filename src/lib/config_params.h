@@ -61,8 +61,6 @@ YZ_PARAM(YIZHAN_USER, yizhan_user, STR, "yizhan", NULL, 0, 0, NULL,
 	 "The unprivileged system user that the smtpd, queue, directory and admin roles run as (ignored in dev mode).")
 YZ_PARAM(VMAIL_USER, vmail_user, STR, "vmail", NULL, 0, 0, NULL,
 	 "The system user that owns the mail store and runs the mailbox role (ignored in dev mode).")
-YZ_PARAM(CHROOT, chroot, BOOL, "no", NULL, 0, 0, NULL,
-	 "Whether the network-facing roles chroot into their own directory after start-up.")
 YZ_PARAM(SYSLOG_FACILITY, syslog_facility, ENUM, "mail", NULL, 0, 0,
 	 "mail|local0|local1|local2|local3|local4|local5|local6|local7",
 	 "The syslog facility of the log lines when yizhan runs as a daemon.")

@@ -86,7 +86,7 @@ static void test_defaults(void **state)
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_QUEUE_GROUP_COMMIT_WINDOW), 2);
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_MAXIMAL_QUEUE_LIFETIME), 5ULL * 86400000);
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_IMAP_IDLE_TIMEOUT), 30 * 60000);
-	assert_false(yz_cfg_bool(cfg, YZ_P_CHROOT));
+	assert_false(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 	assert_true(yz_cfg_bool(cfg, YZ_P_SMTPUTF8_ENABLE));
 	assert_int_equal(yz_cfg_list_count(cfg, YZ_P_INET_INTERFACES), 1);
 	assert_string_equal(yz_cfg_list_item(cfg, YZ_P_INET_INTERFACES, 0), "all");
@@ -261,17 +261,17 @@ static void test_bool(void **state)
 	static const char *const no[] = { "no", "No", "false", "FALSE", "off", "Off", "0" };
 	char text[64];
 	for (size_t i = 0; i < 7; i++) {
-		snprintf(text, sizeof text, "chroot = %s\nsmtputf8_enable = %s\n", yes[i], no[i]);
+		snprintf(text, sizeof text, "smtpd_auth_over_plaintext = %s\nsmtputf8_enable = %s\n", yes[i], no[i]);
 		struct yz_config *cfg = load_ok(text);
-		assert_true(yz_cfg_bool(cfg, YZ_P_CHROOT));
+		assert_true(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 		assert_false(yz_cfg_bool(cfg, YZ_P_SMTPUTF8_ENABLE));
 		yz_config_free(&cfg);
 	}
-	expect_error("chroot = maybe\n",
-		     "t.conf:1: chroot: value \"maybe\" is not a boolean (yes/no, true/false, on/off, 1/0)");
-	expect_error_has("chroot = yess\n", "is not a boolean");
-	expect_error_has("chroot = 2\n", "is not a boolean");
-	expect_error_has("chroot =\n", "is not a boolean");
+	expect_error("smtpd_auth_over_plaintext = maybe\n",
+		     "t.conf:1: smtpd_auth_over_plaintext: value \"maybe\" is not a boolean (yes/no, true/false, on/off, 1/0)");
+	expect_error_has("smtpd_auth_over_plaintext = yess\n", "is not a boolean");
+	expect_error_has("smtpd_auth_over_plaintext = 2\n", "is not a boolean");
+	expect_error_has("smtpd_auth_over_plaintext =\n", "is not a boolean");
 }
 
 static void test_enum(void **state)
@@ -370,30 +370,30 @@ static void test_syntax(void **state)
 	yz_config_free(&cfg);
 
 	/* Errors in a continued line name the line where it starts. */
-	expect_error("chroot = yes\n\nsmtp_port = 25\n  x\n",
+	expect_error("smtpd_auth_over_plaintext = yes\n\nsmtp_port = 25\n  x\n",
 		     "t.conf:3: smtp_port: value \"25 x\" is not a number");
 	expect_error("  smtp_port = 25\n",
 		     "t.conf:1: continuation line (starts with white space) without a parameter before it");
 	expect_error("# only a comment\n\tsmtp_port = 25\n",
 		     "t.conf:2: continuation line (starts with white space) without a parameter before it");
-	expect_error("chroot = no\nsmtp_port 25\n",
+	expect_error("smtpd_auth_over_plaintext = no\nsmtp_port 25\n",
 		     "t.conf:2: malformed line \"smtp_port 25\": expected \"name = value\"");
 	expect_error("= 25\n", "t.conf:1: malformed line \"= 25\": expected \"name = value\"");
 	expect_error("smtp-port = 25\n",
 		     "t.conf:1: malformed line \"smtp-port = 25\": expected \"name = value\"");
-	expect_error("chroot = no\n\nno_such_parameter = 1\n",
+	expect_error("smtpd_auth_over_plaintext = no\n\nno_such_parameter = 1\n",
 		     "t.conf:3: no_such_parameter: unknown parameter");
-	expect_error("chroot = no\nsmtpd_banner = a\001b\n",
+	expect_error("smtpd_auth_over_plaintext = no\nsmtpd_banner = a\001b\n",
 		     "t.conf:2: control character 0x01 in line");
-	expect_error("chroot = no\rsmtp_port = 1\n", "t.conf:1: control character 0x0d in line");
+	expect_error("smtpd_auth_over_plaintext = no\rsmtp_port = 1\n", "t.conf:1: control character 0x0d in line");
 
 	/* A NUL byte is refused, not taken for the end of the data. */
 	struct yz_config *c2 = yz_config_new_defaults(false);
 	const char *error;
-	static const char nul[] = "chroot = yes\nsmtpd_banner = a\0b\n";
+	static const char nul[] = "smtpd_auth_over_plaintext = yes\nsmtpd_banner = a\0b\n";
 	assert_int_equal(yz_config_load_buf(c2, "t.conf", nul, sizeof nul - 1, &error), -1);
 	assert_string_equal(error, "t.conf:2: control character 0x00 in line");
-	assert_false(yz_cfg_bool(c2, YZ_P_CHROOT)); /* nothing applied */
+	assert_false(yz_cfg_bool(c2, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT)); /* nothing applied */
 	/* Empty input is a valid, empty file. */
 	assert_int_equal(yz_config_load_buf(c2, "t.conf", "", 0, &error), 0);
 	yz_config_free(&c2);
@@ -406,7 +406,7 @@ static void test_last_wins(void **state)
 	assert_int_equal(yz_cfg_int(cfg, YZ_P_SMTP_PORT), 27);
 	yz_config_free(&cfg);
 	/* A duplicate with a bad value is an error at its line... */
-	expect_error("smtp_port = 26\nchroot = no\nsmtp_port = 70000\n",
+	expect_error("smtp_port = 26\nsmtpd_auth_over_plaintext = no\nsmtp_port = 70000\n",
 		     "t.conf:3: smtp_port: value 70000 is above the maximum 65535");
 	/* ...and so is a bad value that a later line overrides. */
 	expect_error("smtp_port = 70000\nsmtp_port = 26\n",
@@ -426,10 +426,10 @@ static void test_failed_load_changes_nothing(void **state)
 	struct yz_config *cfg = load_ok("smtp_port = 26\nstate_directory = /a\n");
 	const char *banner = yz_cfg_str(cfg, YZ_P_RUN_DIRECTORY);
 	const char *error;
-	assert_int_equal(load(cfg, "smtp_port = 30\nstate_directory = /b\nchroot = perhaps\n", &error), -1);
+	assert_int_equal(load(cfg, "smtp_port = 30\nstate_directory = /b\nsmtpd_auth_over_plaintext = perhaps\n", &error), -1);
 	assert_int_equal(yz_cfg_int(cfg, YZ_P_SMTP_PORT), 26);
 	assert_string_equal(yz_cfg_str(cfg, YZ_P_RUN_DIRECTORY), "/a/run");
-	assert_false(yz_config_is_set(cfg, YZ_P_CHROOT));
+	assert_false(yz_config_is_set(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 	/* Strings handed out earlier stay valid after later changes. */
 	assert_int_equal(load(cfg, "state_directory = /c\n", &error), 0);
 	assert_string_equal(yz_cfg_str(cfg, YZ_P_RUN_DIRECTORY), "/c/run");
@@ -481,7 +481,7 @@ static void test_expansion(void **state)
 		     "t.conf:1: smtpd_banner: \"$\" must be followed by a parameter name, {name} or $");
 	/* Numbers are checked after expansion. */
 	expect_error("smtp_port = $$1\n", "t.conf:1: smtp_port: value \"$1\" is not a number");
-	expect_error("myhostname = 70000\nchroot = no\nsmtp_port = $myhostname\n",
+	expect_error("myhostname = 70000\nsmtpd_auth_over_plaintext = no\nsmtp_port = $myhostname\n",
 		     "t.conf:3: smtp_port: value 70000 is above the maximum 65535");
 	/* Loops. */
 	expect_error("myhostname = $myhostname\n",
@@ -489,7 +489,7 @@ static void test_expansion(void **state)
 	expect_error("myhostname = a$smtpd_banner\nsmtpd_banner = b$myhostname\n",
 		     "t.conf:1: myhostname: expansion loop myhostname -> smtpd_banner -> myhostname");
 	expect_error("smtpd_banner = $tls_key_file\ntls_key_file = ${smtpd_banner}\n"
-		     "chroot = no\nstate_directory = $smtpd_banner\n",
+		     "smtpd_auth_over_plaintext = no\nstate_directory = $smtpd_banner\n",
 		     "t.conf:1: smtpd_banner: expansion loop smtpd_banner -> tls_key_file -> "
 		     "smtpd_banner");
 	/* A loop through a default value. */
@@ -587,14 +587,14 @@ static void test_line_limit(void **state)
 	memcpy(line, prefix, plen);
 	/* A physical line of exactly YZ_CONFIG_LINE_MAX bytes (CRLF excluded). */
 	line[YZ_CONFIG_LINE_MAX] = '\0';
-	char *text = yz_malloc(YZ_CONFIG_LINE_MAX + 16);
-	snprintf(text, YZ_CONFIG_LINE_MAX + 16, "%s\r\n", line);
+	char *text = yz_malloc(YZ_CONFIG_LINE_MAX + 64);
+	snprintf(text, YZ_CONFIG_LINE_MAX + 64, "%s\r\n", line);
 	struct yz_config *cfg = load_ok(text);
 	assert_int_equal(strlen(yz_cfg_str(cfg, YZ_P_SMTPD_BANNER)), YZ_CONFIG_LINE_MAX - plen);
 	yz_config_free(&cfg);
 	/* One more byte. */
 	line[YZ_CONFIG_LINE_MAX] = 'x';
-	snprintf(text, YZ_CONFIG_LINE_MAX + 16, "chroot = no\n%s\n", line);
+	snprintf(text, YZ_CONFIG_LINE_MAX + 64, "smtpd_auth_over_plaintext = no\n%s\n", line);
 	expect_error(text, "t.conf:2: line is longer than 65536 bytes");
 	free(text);
 	free(line);
@@ -603,7 +603,7 @@ static void test_line_limit(void **state)
 	struct yz_buf b;
 	yz_buf_init(&b, 0);
 	char *piece = filler(YZ_CONFIG_LINE_MAX / 2 - 8, 'y');
-	assert_int_equal(yz_buf_printf(&b, "chroot = no\nsmtpd_banner = %s\n %s\n", piece, piece), 0);
+	assert_int_equal(yz_buf_printf(&b, "smtpd_auth_over_plaintext = no\nsmtpd_banner = %s\n %s\n", piece, piece), 0);
 	cfg = load_ok(yz_buf_cstr(&b));
 	yz_config_free(&cfg);
 	assert_int_equal(yz_buf_printf(&b, " %s\n", piece), 0);
@@ -630,8 +630,9 @@ static void test_line_limit(void **state)
 static char *file_of_size(size_t size)
 {
 	char *s = filler(size, '#');
-	memcpy(s, "chroot = yes\n", 13);
-	for (size_t i = 13 + 1000; i < size; i += 1000)
+	static const char first[] = "smtpd_auth_over_plaintext = yes\n";
+	memcpy(s, first, sizeof first - 1);
+	for (size_t i = sizeof first - 1 + 1000; i < size; i += 1000)
 		s[i] = '\n';
 	return s;
 }
@@ -643,12 +644,12 @@ static void test_file_limit(void **state)
 	const char *error;
 	char *data = file_of_size(YZ_CONFIG_FILE_MAX + 1);
 	assert_int_equal(yz_config_load_buf(cfg, "big.conf", data, YZ_CONFIG_FILE_MAX, &error), 0);
-	assert_true(yz_cfg_bool(cfg, YZ_P_CHROOT));
+	assert_true(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 	yz_config_free(&cfg);
 	cfg = yz_config_new_defaults(false);
 	assert_int_equal(yz_config_load_buf(cfg, "big.conf", data, YZ_CONFIG_FILE_MAX + 1, &error), -1);
 	assert_string_equal(error, "big.conf: file is larger than 1048576 bytes");
-	assert_false(yz_cfg_bool(cfg, YZ_P_CHROOT));
+	assert_false(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 
 	/* The same through the file system. */
 	char dir[] = "/tmp/test_lib_config.XXXXXX";
@@ -660,7 +661,7 @@ static void test_file_limit(void **state)
 	assert_int_equal(fwrite(data, 1, YZ_CONFIG_FILE_MAX, f), YZ_CONFIG_FILE_MAX);
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(yz_config_load(cfg, path, false, &error), 0);
-	assert_true(yz_cfg_bool(cfg, YZ_P_CHROOT));
+	assert_true(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 	f = fopen(path, "a");
 	assert_non_null(f);
 	assert_int_equal(fputc('\n', f), '\n');
@@ -673,7 +674,7 @@ static void test_file_limit(void **state)
 	/* A small file with an error names its path and line. */
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs("chroot = no\nsmtpd_recipient_limit = 0\n", f);
+	fputs("smtpd_auth_over_plaintext = no\nsmtpd_recipient_limit = 0\n", f);
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(yz_config_load(cfg, path, false, &error), -1);
 	snprintf(expected, sizeof expected, "%s:2: smtpd_recipient_limit: value 0 is below the minimum 1", path);
@@ -830,7 +831,7 @@ static void test_prefixes(void **state)
 		"    [::1]/128\n"
 		"message_size_limit = 25M\n"
 		"smtpd_timeout = 120s\n"
-		"chroot = yes\n"
+		"smtpd_auth_over_plaintext = yes\n"
 		"log_level = warning\n";
 	for (size_t n = 0; n <= sizeof text - 1; n++) {
 		struct yz_config *cfg = yz_config_new_defaults(false);
@@ -844,7 +845,7 @@ static void test_prefixes(void **state)
 	assert_int_equal(yz_cfg_list_count(cfg, YZ_P_MYNETWORKS), 2);
 	assert_int_equal(yz_cfg_size(cfg, YZ_P_MESSAGE_SIZE_LIMIT), 25ULL << 20);
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_SMTPD_TIMEOUT), 120000);
-	assert_true(yz_cfg_bool(cfg, YZ_P_CHROOT));
+	assert_true(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
 	assert_string_equal(yz_cfg_str(cfg, YZ_P_LOG_LEVEL), "warning");
 	yz_config_free(&cfg);
 }

@@ -81,21 +81,20 @@ static bool text_clean(const char *s, size_t n)
 	return true;
 }
 
-/* One envelope string: its name (for errors) and bound. */
+/* One envelope string: its bound and the error text when it is out of it. */
 struct env_str {
-	const char *name;
 	size_t max;
-	bool required;
+	const char *error;
 };
 
 /* The six envelope strings in their on-disk order. */
 static const struct env_str env_strs[6] = {
-	{ "sender", QUEUE_ADDR_MAX, false },
-	{ "envid", QUEUE_ENVID_MAX, false },
-	{ "client name", QUEUE_HOST_MAX, false },
-	{ "client address", QUEUE_CLIENT_ADDR_MAX, false },
-	{ "helo", QUEUE_HOST_MAX, false },
-	{ "auth user", QUEUE_AUTH_MAX, false },
+	{ QUEUE_ADDR_MAX, "sender too long or invalid" },
+	{ QUEUE_ENVID_MAX, "ENVID too long or invalid" },
+	{ QUEUE_HOST_MAX, "client name too long or invalid" },
+	{ QUEUE_CLIENT_ADDR_MAX, "client address too long or invalid" },
+	{ QUEUE_HOST_MAX, "HELO name too long or invalid" },
+	{ QUEUE_AUTH_MAX, "auth user too long or invalid" },
 };
 
 /* The envelope's six strings in on-disk order (NULL read as ""). */
@@ -107,20 +106,11 @@ static void env_get_strs(const struct queue_envelope *env, const char *out[6])
 		out[i] = v[i] != NULL ? v[i] : "";
 }
 
-/* Check one string of length n against max and the character rules. */
-static int str_check(const char *s, size_t max, bool required, const char *what,
-		     const char **error_r)
+/* true if s is at most max bytes, non-empty when required, and clean. */
+static bool str_ok(const char *s, size_t max, bool required)
 {
 	size_t n = strnlen(s, max + 1);
-	if (n > max) {
-		*error_r = what;
-		return -1;
-	}
-	if ((required && n == 0) || !text_clean(s, n)) {
-		*error_r = what;
-		return -1;
-	}
-	return 0;
+	return n <= max && (!required || n > 0) && text_clean(s, n);
 }
 
 int queue_envelope_check(const struct queue_envelope *env, const char **error_r)
@@ -128,11 +118,8 @@ int queue_envelope_check(const struct queue_envelope *env, const char **error_r)
 	const char *strs[6];
 	env_get_strs(env, strs);
 	for (int i = 0; i < 6; i++) {
-		if (str_check(strs[i], env_strs[i].max, env_strs[i].required,
-			      env_strs[i].name, error_r) < 0) {
-			*error_r = i == 0 ? "sender too long or invalid" :
-				   i == 1 ? "envid too long or invalid" :
-				   "client information too long or invalid";
+		if (!str_ok(strs[i], env_strs[i].max, false)) {
+			*error_r = env_strs[i].error;
 			return -1;
 		}
 	}
@@ -151,13 +138,11 @@ int queue_envelope_check(const struct queue_envelope *env, const char **error_r)
 	}
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
-		if (r->addr == NULL ||
-		    str_check(r->addr, QUEUE_ADDR_MAX, true, "", error_r) < 0) {
+		if (r->addr == NULL || !str_ok(r->addr, QUEUE_ADDR_MAX, true)) {
 			*error_r = "recipient address empty, too long or invalid";
 			return -1;
 		}
-		if (r->orcpt != NULL &&
-		    str_check(r->orcpt, QUEUE_ORCPT_MAX, false, "", error_r) < 0) {
+		if (r->orcpt != NULL && !str_ok(r->orcpt, QUEUE_ORCPT_MAX, false)) {
 			*error_r = "ORCPT too long or invalid";
 			return -1;
 		}
@@ -289,7 +274,7 @@ int queue_envelope_decode(struct yz_pool *pool, const void *data, size_t len,
 	env_r->ret = (enum queue_ret)f[2];
 	const char *strs[6];
 	for (int i = 0; i < 6; i++) {
-		strs[i] = rd_str(&r, pool, env_strs[i].max, env_strs[i].required);
+		strs[i] = rd_str(&r, pool, env_strs[i].max, false);
 		if (strs[i] == NULL) {
 			*error_r = "envelope: bad string field";
 			return -1;
