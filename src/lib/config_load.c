@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 
@@ -54,6 +55,15 @@ struct yz_config *yz_config_load_opt(const char *path, const char *state_dir,
 		*error_r = load_err;
 		yz_config_free(&cfg);
 		return NULL;
+	}
+	/* An empty myhostname means the system's name; setting it here makes
+	 * $myhostname (smtpd_banner, ...) expand to it everywhere. */
+	if (yz_cfg_str(cfg, YZ_P_MYHOSTNAME)[0] == '\0') {
+		char host[256];
+		if (gethostname(host, sizeof host - 1) < 0 || host[0] == '\0')
+			snprintf(host, sizeof host, "localhost");
+		host[sizeof host - 1] = '\0';
+		(void)yz_config_set(cfg, "myhostname", host, &err);
 	}
 	return cfg;
 }
