@@ -10,11 +10,13 @@
 #include "directory/dir_server.h"
 #include "mailbox/mailbox.h"
 #include "queue/queue.h"
+#include "smtpd/smtpd.h"
 
 static const struct cli_role roles[] = {
 	{ YZ_ROLE_DIRECTORY, dir_role_run, "" },
-	{ YZ_ROLE_MAILBOX, mailbox_role_run, "" },
+	{ YZ_ROLE_MAILBOX, mailbox_role_run, "pop3 pop3s" },
 	{ YZ_ROLE_QUEUE, queue_role_run, "" },
+	{ YZ_ROLE_SMTPD, smtpd_role_run, "smtp submission submissions" },
 };
 
 const struct cli_role *cli_roles_find(int role)

@@ -22,9 +22,22 @@
 #define LINK_RETRY_MIN_MS 100
 #define LINK_RETRY_MAX_MS 5000
 #define SERVICE_LINKS_MAX 8
+/* Requests held while a link connects; more fail at once (the caller answers 4xx). */
+#define LINK_WAITING_MAX 4096
+
+/* A request made while the link was being (re)established. */
+struct link_waiting {
+	struct link_waiting *next;
+	struct yz_ipc_msg msg;   /* moved in: owns its buffer and fds */
+	uint64_t timeout_ms;
+	yz_ipc_reply_cb *cb;
+	void *arg;
+};
 
 struct yz_link {
 	struct yz_service *svc;
+	struct link_waiting *waiting, *waiting_tail;
+	size_t nwaiting;
 	enum yz_role target;
 	struct yz_ipc_conn *conn;
 	bool connecting;
@@ -97,6 +110,25 @@ static void link_schedule_retry(struct yz_link *link)
 	link->retry_timer = yz_timer_add(link->svc->loop, link->retry_ms, link_retry_cb, link);
 }
 
+/* Send what waited for the connection, or fail it all. */
+static void link_flush_waiting(struct yz_link *link, bool up)
+{
+	struct link_waiting *w = link->waiting;
+	link->waiting = link->waiting_tail = NULL;
+	link->nwaiting = 0;
+	while (w != NULL) {
+		struct link_waiting *next = w->next;
+		if (up && link->conn != NULL)
+			(void)yz_ipc_conn_request(link->conn, &w->msg, w->timeout_ms, w->cb, w->arg);
+		else {
+			yz_ipc_msg_free(&w->msg);
+			w->cb(NULL, NULL, NULL, w->arg);
+		}
+		free(w);
+		w = next;
+	}
+}
+
 static void link_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct yz_link *link = arg;
@@ -117,16 +149,19 @@ static void link_on_connect_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr
 	    yz_ipc_end(r) < 0) {
 		if (fd >= 0)
 			close(fd);
+		link_flush_waiting(link, false);
 		link_schedule_retry(link);
 		return;
 	}
 	if (!ok) {
+		link_flush_waiting(link, false);
 		link_schedule_retry(link);
 		return;
 	}
 	link->conn = yz_ipc_conn_new(link->svc->loop, fd, LINK_PAYLOAD_MAX, link_on_msg,
 				     link_on_close, link);
 	link->retry_ms = 0;
+	link_flush_waiting(link, true);
 }
 
 static void link_connect(struct yz_link *link)
@@ -169,6 +204,7 @@ void yz_link_free(struct yz_link **linkp)
 		}
 	}
 	yz_timer_del(svc->loop, &link->retry_timer);
+	link_flush_waiting(link, false);
 	if (link->conn != NULL)
 		yz_ipc_conn_free(&link->conn);
 	free(link);
@@ -189,9 +225,27 @@ int yz_link_request(struct yz_link *link, struct yz_ipc_msg *m, uint64_t timeout
 		    yz_ipc_reply_cb *cb, void *arg)
 {
 	if (link->conn == NULL) {
-		yz_ipc_msg_free(m);
 		link_connect(link);
-		return -1;
+		/* While the channel is being made, hold the request briefly
+		 * rather than fail it (a role that just started, or a peer that
+		 * restarts); if the peer is down, it fails when the master says so. */
+		if (!link->connecting || link->nwaiting >= LINK_WAITING_MAX) {
+			yz_ipc_msg_free(m);
+			return -1;
+		}
+		struct link_waiting *w = yz_calloc(1, sizeof *w);
+		w->msg = *m;
+		memset(m, 0, sizeof *m);
+		w->timeout_ms = timeout_ms;
+		w->cb = cb;
+		w->arg = arg;
+		if (link->waiting_tail != NULL)
+			link->waiting_tail->next = w;
+		else
+			link->waiting = w;
+		link->waiting_tail = w;
+		link->nwaiting++;
+		return 0;
 	}
 	return yz_ipc_conn_request(link->conn, m, timeout_ms, cb, arg);
 }

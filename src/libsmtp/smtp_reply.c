@@ -62,8 +62,9 @@ static int format_line(struct yz_buf *out, int code, const char *enh, bool last,
 		       const char *text, size_t len)
 {
 	char line[SMTP_REPLY_LINE_MAX];
+	/* No trailing space after the enhanced code of an empty line. */
 	int n = snprintf(line, sizeof line, "%03d%c%s%s", code, last ? ' ' : '-',
-			 enh != NULL ? enh : "", enh != NULL ? " " : "");
+			 enh != NULL ? enh : "", enh != NULL && len > 0 ? " " : "");
 	if (n < 0 || (size_t)n >= sizeof line)
 		return -1;
 	size_t pos = (size_t)n;

@@ -14,6 +14,7 @@
 #include "lib/service.h"
 
 struct mbox_pending;
+struct pop3d;
 struct maildir_batch;
 
 struct mbox {
@@ -22,7 +23,8 @@ struct mbox {
 	const char *root;          /* maildir_root */
 	char hostname[256];
 	size_t nclients;           /* IPC clients (queue, smtpd) */
-	size_t nsessions;          /* POP3/IMAP sessions */
+	struct yz_link *dir_link;  /* authentication for the front-ends */
+	struct pop3d *pop3d;
 	struct maildir_batch *batch;  /* the batch being built, or NULL */
 	struct mbox_pending *pending; /* its requests, newest first */
 	size_t npending;

@@ -13,12 +13,13 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "pop3d/pop3d.h"
 
 #define MBOX_CLIENT_PAYLOAD_MAX (YZ_IPC_HEADER_MAX + 4096)
 
 void mbox_maybe_exit(struct mbox *mb)
 {
-	if (yz_service_stopping(mb->svc) && mb->nclients == 0 && mb->nsessions == 0 &&
+	if (yz_service_stopping(mb->svc) && mb->nclients == 0 && pop3d_sessions(mb->pop3d) == 0 &&
 	    mb->batch == NULL)
 		yz_service_exit(mb->svc, 0);
 }
@@ -63,14 +64,25 @@ static void mbox_on_client(struct yz_service *svc, enum yz_role from, int fd)
 
 static void mbox_on_listener(struct yz_service *svc, const char *name, int fd)
 {
-	/* POP3 and IMAP front-ends attach here when they are built in. */
+	struct mbox *mb = yz_service_ctx(svc);
+	if (strcmp(name, "pop3") == 0 || strcmp(name, "pop3s") == 0) {
+		pop3d_listen(mb->pop3d, name, fd);
+		return;
+	}
 	yz_log_warn("no front-end for listener %s in this build", name);
 	close(fd);
 }
 
 static void mbox_on_stop(struct yz_service *svc)
 {
-	mbox_maybe_exit(yz_service_ctx(svc));
+	struct mbox *mb = yz_service_ctx(svc);
+	pop3d_stop(mb->pop3d);
+	mbox_maybe_exit(mb);
+}
+
+static void mbox_on_idle(void *arg)
+{
+	mbox_maybe_exit(arg);
 }
 
 int mailbox_role_run(struct yz_config *cfg)
@@ -90,7 +102,11 @@ int mailbox_role_run(struct yz_config *cfg)
 		.on_stop = mbox_on_stop,
 	};
 	mb.svc = yz_service_new(YZ_ROLE_MAILBOX, cfg, &hooks, &mb);
+	mb.dir_link = yz_link_new(mb.svc, YZ_ROLE_DIRECTORY);
+	/* Before yz_service_run: still root in production, so the TLS key is readable. */
+	mb.pop3d = pop3d_new(mb.svc, mb.dir_link, mbox_on_idle, &mb);
 	int rc = yz_service_run(mb.svc);
+	pop3d_free(&mb.pop3d);
 	yz_service_free(&mb.svc);
 	yz_config_free(&cfg);
 	return rc;

@@ -50,7 +50,15 @@ struct qmgr_job {
 	struct qmgr_msg *m;
 	uint32_t index;
 	uint64_t started_ms;
-	/* resolution result */
+	/* resolution result: the local targets (an alias may have several) */
+	struct qmgr_target *targets;
+	size_t ntargets;
+	size_t pending;      /* deliveries still in flight */
+	int worst;           /* worst outcome so far (enum qmgr_outcome) */
+	char text[QUEUE_STATUS_TEXT_MAX + 1];
+};
+
+struct qmgr_target {
 	char account[QUEUE_ADDR_MAX + 1];
 	char folder[QUEUE_ADDR_MAX + 1];
 	uint64_t quota;

@@ -26,7 +26,10 @@
 #define QMGR_TARGETS_MAX 1000
 #define QMGR_SUBINDEX_SHIFT 16
 
-enum qmgr_outcome { QO_DELIVERED, QO_DEFER, QO_FAIL, QO_TRANSPORT };
+/* Ordered from best to worst: a recipient with several targets takes the
+ * worst outcome of its deliveries (each is idempotent, so a retry redoes
+ * only what is missing). */
+enum qmgr_outcome { QO_DELIVERED, QO_FAIL, QO_DEFER, QO_TRANSPORT };
 
 static void qmgr_run(struct yz_loop *loop, void *arg);
 
@@ -177,6 +180,7 @@ static void qmgr_finish(struct qmgr_job *j, enum qmgr_outcome oc, const char *te
 		r->due_ms = yz_now_ms() + QMGR_TRANSPORT_RETRY_MS;
 		m->busy--;
 		yz_log_debug("%s: to=<%s>: %s; retrying shortly", m->qm->qid, rc->addr, text);
+		free(j->targets);
 		free(j);
 		qmgr_arm(q, r->due_ms);
 		qmgr_kick(q);
@@ -222,7 +226,24 @@ static void qmgr_finish(struct qmgr_job *j, enum qmgr_outcome oc, const char *te
 			    (int64_t)time(NULL) + (int64_t)qmgr_backoff_s(q, attempts), text, relay, delay);
 		break;
 	}
+	free(j->targets);
 	free(j);
+}
+
+/* One target's delivery ended; the recipient ends with the last one. */
+static void qmgr_target_done(struct qmgr_job *j, enum qmgr_outcome oc, const char *text)
+{
+	if ((int)oc > j->worst || j->text[0] == '\0') {
+		if ((int)oc >= j->worst) {
+			j->worst = (int)oc;
+			snprintf(j->text, sizeof j->text, "%s", text);
+		}
+	}
+	if (--j->pending > 0)
+		return;
+	char text_copy[QUEUE_STATUS_TEXT_MAX + 1];
+	snprintf(text_copy, sizeof text_copy, "%s", j->text);
+	qmgr_finish(j, (enum qmgr_outcome)j->worst, text_copy, "local");
 }
 
 static void qmgr_deliver_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr,
@@ -232,33 +253,33 @@ static void qmgr_deliver_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr *h
 	uint32_t st;
 	struct yz_slice text;
 	if (hdr == NULL || rd == NULL) {
-		qmgr_finish(j, QO_TRANSPORT, "mailbox role unavailable", "local");
+		qmgr_target_done(j, QO_TRANSPORT, "mailbox role unavailable");
 		return;
 	}
 	if (hdr->type != YZ_MSG_MBOX_DELIVER_REPLY || yz_ipc_get_u32(rd, &st) < 0 ||
 	    yz_ipc_get_str(rd, YZ_IPC_TEXT_MAX, &text) < 0 || yz_ipc_end(rd) < 0) {
-		qmgr_finish(j, QO_TRANSPORT, "malformed reply from the mailbox role", "local");
+		qmgr_target_done(j, QO_TRANSPORT, "malformed reply from the mailbox role");
 		return;
 	}
 	char t[QUEUE_STATUS_TEXT_MAX + 1];
 	size_t n = text.len < QUEUE_STATUS_TEXT_MAX - 40 ? text.len : QUEUE_STATUS_TEXT_MAX - 40;
 	switch (st) {
 	case YZ_MBOX_DELIVERED:
-		qmgr_finish(j, QO_DELIVERED, "delivered to maildir", "local");
+		qmgr_target_done(j, QO_DELIVERED, "delivered to maildir");
 		break;
 	case YZ_MBOX_DUPLICATE:
-		qmgr_finish(j, QO_DELIVERED, "delivered to maildir (earlier attempt)", "local");
+		qmgr_target_done(j, QO_DELIVERED, "delivered to maildir (earlier attempt)");
 		break;
 	case YZ_MBOX_OVER_QUOTA:
-		qmgr_finish(j, QO_DEFER, "4.2.2 mailbox full", "local");
+		qmgr_target_done(j, QO_DEFER, "4.2.2 mailbox full");
 		break;
 	case YZ_MBOX_PERMFAIL:
 		snprintf(t, sizeof t, "5.3.0 mailbox unavailable: %.*s", (int)n, text.p);
-		qmgr_finish(j, QO_FAIL, t, "local");
+		qmgr_target_done(j, QO_FAIL, t);
 		break;
 	default:
 		snprintf(t, sizeof t, "4.3.0 temporary mailbox failure: %.*s", (int)n, text.p);
-		qmgr_finish(j, QO_DEFER, t, "local");
+		qmgr_target_done(j, QO_DEFER, t);
 		break;
 	}
 }
@@ -269,30 +290,37 @@ static void qmgr_deliver(struct qmgr_job *j)
 	struct qmgr_msg *m = j->m;
 	const struct queue_envelope *env = &m->qm->env;
 	const struct queue_rcpt *rc = &env->rcpts[j->index];
-	uint64_t off, len;
-	const char *err;
-	int fd = queue_msg_content_fd(q->store, m->qm->qid, &off, &len, &err);
-	if (fd < 0) {
-		qmgr_finish(j, QO_DEFER, "4.3.0 cannot read the queued message", "local");
-		return;
-	}
 	char header[QUEUE_ADDR_MAX + 32];
 	snprintf(header, sizeof header, "Return-Path: <%s>\r\n", env->sender ? env->sender : "");
-	struct yz_ipc_msg msg;
-	yz_ipc_msg_init(&msg, YZ_MSG_MBOX_DELIVER, 0);
-	yz_ipc_put_str(&msg, m->qm->qid);
-	yz_ipc_put_u32(&msg, j->index);
-	yz_ipc_put_str(&msg, rc->addr);
-	yz_ipc_put_str(&msg, j->account);
-	yz_ipc_put_str(&msg, j->folder);
-	yz_ipc_put_u64(&msg, j->quota);
-	yz_ipc_put_bool(&msg, rc->attempts > 0 || m->recovered);
-	yz_ipc_put_str(&msg, header);
-	yz_ipc_put_fd(&msg, fd);
-	yz_ipc_put_u64(&msg, off);
-	yz_ipc_put_u64(&msg, len);
-	if (yz_link_request(q->mbox_link, &msg, QMGR_DELIVER_TIMEOUT_MS, qmgr_deliver_reply, j) < 0)
-		qmgr_finish(j, QO_TRANSPORT, "mailbox role unavailable", "local");
+	j->pending = j->ntargets;
+	j->worst = QO_DELIVERED;
+	for (size_t t = 0; t < j->ntargets; t++) {
+		uint64_t off, len;
+		const char *err;
+		int fd = queue_msg_content_fd(q->store, m->qm->qid, &off, &len, &err);
+		if (fd < 0) {
+			qmgr_target_done(j, QO_DEFER, "4.3.0 cannot read the queued message");
+			continue;
+		}
+		/* Each target has its own index in the Maildir file name, so
+		 * every delivery is idempotent on its own. */
+		uint32_t index = j->index | ((uint32_t)t << QMGR_SUBINDEX_SHIFT);
+		struct yz_ipc_msg msg;
+		yz_ipc_msg_init(&msg, YZ_MSG_MBOX_DELIVER, 0);
+		yz_ipc_put_str(&msg, m->qm->qid);
+		yz_ipc_put_u32(&msg, index);
+		yz_ipc_put_str(&msg, rc->addr);
+		yz_ipc_put_str(&msg, j->targets[t].account);
+		yz_ipc_put_str(&msg, j->targets[t].folder);
+		yz_ipc_put_u64(&msg, j->targets[t].quota);
+		yz_ipc_put_bool(&msg, rc->attempts > 0 || m->recovered);
+		yz_ipc_put_str(&msg, header);
+		yz_ipc_put_fd(&msg, fd);
+		yz_ipc_put_u64(&msg, off);
+		yz_ipc_put_u64(&msg, len);
+		if (yz_link_request(q->mbox_link, &msg, QMGR_DELIVER_TIMEOUT_MS, qmgr_deliver_reply, j) < 0)
+			qmgr_target_done(j, QO_TRANSPORT, "mailbox role unavailable");
+	}
 }
 
 static void qmgr_resolve_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr,
@@ -312,6 +340,8 @@ static void qmgr_resolve_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr *h
 		return;
 	}
 	bool external = false, local = false;
+	j->targets = yz_calloc(n ? n : 1, sizeof *j->targets);
+	j->ntargets = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct yz_slice addr, folder;
 		bool ext;
@@ -323,14 +353,12 @@ static void qmgr_resolve_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr *h
 		}
 		if (ext) {
 			external = true;
-		} else if (!local) {
-			/* The envelope holds one final recipient per entry (smtpd
-			 * expanded aliases at RCPT time); a later alias on it is
-			 * followed to its first local target. */
+		} else {
+			struct qmgr_target *t = &j->targets[j->ntargets++];
 			local = true;
-			snprintf(j->account, sizeof j->account, "%.*s", (int)addr.len, addr.p);
-			snprintf(j->folder, sizeof j->folder, "%.*s", (int)folder.len, folder.p);
-			j->quota = quota;
+			snprintf(t->account, sizeof t->account, "%.*s", (int)addr.len, addr.p);
+			snprintf(t->folder, sizeof t->folder, "%.*s", (int)folder.len, folder.p);
+			t->quota = quota;
 		}
 	}
 	if (yz_ipc_end(rd) < 0) {
@@ -339,7 +367,9 @@ static void qmgr_resolve_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr *h
 	}
 	switch (status) {
 	case YZ_RESOLVE_OK:
-		if (local) {
+		/* Forwards among the targets wait for outbound delivery; local
+		 * targets are delivered now. (Remote delivery is a later stage.) */
+		if (local && !external) {
 			qmgr_deliver(j);
 			return;
 		}

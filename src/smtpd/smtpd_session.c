@@ -467,7 +467,7 @@ static void session_command(struct smtpd_session *s, const char *line, size_t le
 	}
 	s->cur_counter = (int)c->counter;
 	s->counts_all[c->counter]++;
-	s->last_cmd = c->name;
+	s->last_cmd = smtp_verb_name(cmd.verb);
 	/* The limit counts the CRLF (RFC 5321 4.5.3.1.4); AUTH lines may be
 	 * longer (RFC 4954 4) and are bounded by SMTPD_AUTH_LINE_MAX. */
 	if (len + 2 > s->srv->set.command_line_limit && cmd.verb != SMTP_AUTH) {

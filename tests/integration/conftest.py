@@ -86,7 +86,7 @@ class Yizhan:
         lines += ["%s = %d" % (k, v) for k, v in self.ports.items()]
         # Fast argon2 in tests: the hash function is not what is tested here.
         lines += ["auth_argon2_t_cost = 1", "auth_argon2_m_cost = 1024",
-                  "master_restart_delay_min = 200ms",
+                  "master_restart_delay_min = 200ms", "master_restart_delay_max = 2s",
                   "master_shutdown_timeout = 10s"]
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n" + self.extra_conf + "\n" + extra + "\n")
@@ -132,10 +132,9 @@ class Yizhan:
         if st is None:
             return False
         running = {r["role"] for r in st["roles"] if r["state"] == "running"}
-        if names is None:  # every role the master runs
-            names = {r["role"] for r in st["roles"]}
-            return bool(names) and all(
-                r["state"] == "running" for r in st["roles"])
+        if names is None:  # every role the master runs (draining ones aside)
+            live = [r for r in st["roles"] if r["state"] != "draining"]
+            return bool(live) and all(r["state"] == "running" for r in live)
         return all(n in running for n in names)
 
     def role_pids(self, name):

@@ -415,6 +415,15 @@ static void test_limits(void **state)
 	finish_fails(s, &t->env);
 	t->env.body = QUEUE_BODY_BINARYMIME;
 	finish_ok(s, &t->env);
+
+	/* Content over QUEUE_CONTENT_MAX is refused before a byte is read. */
+	struct queue_writer *w = NULL;
+	const char *err = NULL;
+	assert_int_equal(queue_writer_open(s, &w, &err), 0);
+	assert_int_equal(queue_writer_append(w, "ab", 2, &err), 0);
+	assert_int_equal(queue_writer_append(w, "x", (size_t)(QUEUE_CONTENT_MAX - 1), &err), -1);
+	assert_non_null(strstr(err, "too large"));
+	queue_writer_abort(&w);
 	assert_int_equal(tq_count("incoming"), 0);
 	tenv_free(t);
 	queue_store_close(&s);
@@ -528,6 +537,40 @@ static void test_status(void **state)
 	status_commit(s, &beyond, 1);
 	assert_int_equal(queue_msg_load(s, q2, &m, &err), 0);
 	assert_int_equal(m->env.rcpt_count, 3);
+	queue_msg_free(&m);
+	tenv_free(t);
+	queue_store_close(&s);
+}
+
+/* Status text at the bound is kept whole; over it, it is cut without
+ * splitting a UTF-8 sequence. */
+static void test_status_text_bound(void **state)
+{
+	(void)state;
+	struct queue_store *s = tq_open();
+	struct tenv *t = tenv_new(3);
+	char qid[QUEUE_ID_MAX];
+	tq_commit_one(s, "m", 1, &t->env, qid);
+	char at[QUEUE_STATUS_TEXT_MAX + 1], over[QUEUE_STATUS_TEXT_MAX + 2];
+	memset(at, 'a', QUEUE_STATUS_TEXT_MAX);
+	at[QUEUE_STATUS_TEXT_MAX] = '\0';
+	/* 511 ASCII bytes, then a 2-byte sequence straddling the bound. */
+	memset(over, 'b', QUEUE_STATUS_TEXT_MAX - 1);
+	over[QUEUE_STATUS_TEXT_MAX - 1] = (char)0xc3;
+	over[QUEUE_STATUS_TEXT_MAX] = (char)0xa9;
+	over[QUEUE_STATUS_TEXT_MAX + 1] = '\0';
+	struct queue_rcpt_update u[] = {
+		{ qid, 0, QUEUE_RCPT_DEFERRED, 0, 1, 5, at },
+		{ qid, 1, QUEUE_RCPT_DEFERRED, 0, 1, 5, over },
+		{ qid, 2, QUEUE_RCPT_DEFERRED, 0, 1, 5, "\xe4\xb8\xad\xe6\x96\x87 ok" },
+	};
+	status_commit(s, u, 3);
+	struct queue_msg *m = NULL;
+	const char *err = NULL;
+	assert_int_equal(queue_msg_load(s, qid, &m, &err), 0);
+	assert_string_equal(m->env.rcpts[0].status, at);
+	assert_int_equal(strlen(m->env.rcpts[1].status), QUEUE_STATUS_TEXT_MAX - 1);
+	assert_string_equal(m->env.rcpts[2].status, "\xe4\xb8\xad\xe6\x96\x87 ok");
 	queue_msg_free(&m);
 	tenv_free(t);
 	queue_store_close(&s);
@@ -777,6 +820,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_text_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_large_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),

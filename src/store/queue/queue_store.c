@@ -183,7 +183,14 @@ static int rename_noreplace(const char *from, const char *to)
 		return -1;
 	if (link(from, to) < 0)
 		return -1;
-	return unlink(from);
+	if (unlink(from) < 0) {
+		/* Never leave the file under both names: the caller fails it. */
+		int saved = errno;
+		(void)unlink(to);
+		errno = saved;
+		return -1;
+	}
+	return 0;
 }
 
 int queue_io_rename(const struct queue_store *s, const char *from, const char *to)

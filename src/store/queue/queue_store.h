@@ -145,7 +145,14 @@ struct yz_pool;
 #define QUEUE_BATCH_MAX 4096            /* items in one batch */
 #define QUEUE_LIST_MAX (1u << 22)       /* messages in one listing */
 #define QUEUE_WRITE_BUF 16384           /* content buffered per writer */
-#define QUEUE_SYNCFS_MIN_FILES 4        /* AUTO: syncfs above this many files */
+/* AUTO: syncfs above this many files. tests/unit/bench_queue.c on the dev
+ * VM (ext4 on virtio, disk shared with other builds; 4 KiB messages, median
+ * msgs/s, fdatasync-each vs syncfs): batch 1: 187-1023 vs 175-811 (mixed);
+ * 5: 322-790 vs 360-871; 10: 243-606 vs 230-787; 20: 344-562 vs 274-911;
+ * 50: 312-799 vs 321-974; 100: 323-1091 vs 559-1667. syncfs wins from a
+ * handful of files up, but it also flushes other writers' dirty data on the
+ * file system, so small batches keep the bounded cost of fdatasync. */
+#define QUEUE_SYNCFS_MIN_FILES 4
 
 /* DSN NOTIFY bits (RFC 3461); 0 = not given. */
 #define QUEUE_NOTIFY_SUCCESS 0x1u

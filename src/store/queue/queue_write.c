@@ -85,6 +85,13 @@ static int writer_create(struct queue_writer *w)
 			close(fd);
 			continue;
 		}
+		/* After a clock step backwards an ID may exist in active/; the
+		 * commit's RENAME_NOREPLACE would refuse it, so pick another now. */
+		if (fstatat(w->s->active_fd, w->qid, &st, 0) == 0) {
+			close(fd);
+			(void)unlink(w->path);
+			continue;
+		}
 		return fd;
 	}
 	errno = EEXIST;
