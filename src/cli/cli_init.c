@@ -24,6 +24,7 @@
 #include "lib/priv.h"
 #include "lib/tls.h"
 #include "store/directory/directory.h"
+#include "store/queue/queue_store.h"
 
 #define CLI_PASSWORD_MAX 1024
 
@@ -110,6 +111,15 @@ static int init_directory(struct cli *c, struct yz_config *cfg, bool production)
 	if (production && cli_become_yizhan(cfg) != 0)
 		_exit(1);
 	const char *err;
+	/* The queue's own layout (incoming/, active/, ...) belongs to yizhan too. */
+	struct queue_store *qs;
+	if (queue_store_open(yz_cfg_str(cfg, YZ_P_QUEUE_DIRECTORY), &qs, &err) < 0) {
+		cli_fail("queue directory: %s", err);
+		if (production)
+			_exit(1);
+		return 1;
+	}
+	queue_store_close(&qs);
 	struct yz_dir *dir = yz_dir_open(yz_cfg_str(cfg, YZ_P_DIRECTORY_BACKEND),
 					 yz_cfg_str(cfg, YZ_P_DIRECTORY_SQLITE_PATH), &err);
 	if (dir == NULL) {

@@ -53,6 +53,7 @@ struct yz_service {
 	void *ctx;
 	struct yz_ipc_conn *ctl;
 	bool stopping;
+	struct yz_timer *stop_timer;
 	int exit_status;
 	struct yz_link *links[SERVICE_LINKS_MAX];
 	size_t nlinks;
@@ -60,12 +61,25 @@ struct yz_service {
 
 static void link_connect(struct yz_link *link);
 
+/* A graceful stop has a deadline: master_shutdown_timeout. What is still
+ * open then is cut (every store is crash-safe, so this loses nothing that
+ * was acknowledged). */
+static void service_stop_deadline(struct yz_loop *loop, void *arg)
+{
+	struct yz_service *svc = arg;
+	svc->stop_timer = NULL;
+	yz_log_warn("still busy after master_shutdown_timeout; exiting now");
+	yz_service_exit(svc, 0);
+}
+
 static void service_begin_stop(struct yz_service *svc, const char *why)
 {
 	if (svc->stopping)
 		return;
 	svc->stopping = true;
 	yz_log_info("stopping (%s)", why);
+	svc->stop_timer = yz_timer_add(svc->loop, yz_cfg_time_ms(svc->cfg, YZ_P_MASTER_SHUTDOWN_TIMEOUT),
+				       service_stop_deadline, svc);
 	if (svc->hooks.on_stop != NULL)
 		svc->hooks.on_stop(svc);
 	else
@@ -390,6 +404,7 @@ void yz_service_free(struct yz_service **svcp)
 	struct yz_service *svc = *svcp;
 	if (svc == NULL)
 		return;
+	yz_timer_del(svc->loop, &svc->stop_timer);
 	while (svc->nlinks > 0) {
 		struct yz_link *link = svc->links[0];
 		yz_link_free(&link);

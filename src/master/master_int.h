@@ -44,6 +44,7 @@ struct master_proc {
 	unsigned generation;
 	bool ready;
 	bool draining;     /* told to stop; finishing its sessions */
+	struct yz_timer *kill_timer; /* a draining process past its deadline is killed */
 };
 
 struct master_slot {

@@ -70,8 +70,11 @@ static void proc_connect_reply(struct master_proc *p, uint32_t reqid, int fd)
 static void proc_broker(struct master *m, struct master_proc *p, uint32_t reqid, uint32_t target)
 {
 	struct master_proc *t = target < YZ_ROLE__COUNT ? master_current(m, (enum yz_role)target) : NULL;
-	/* A draining client keeps talking to the generation it knew, if alive. */
-	if (t == NULL && target < YZ_ROLE__COUNT) {
+	/* A draining client may still talk to a draining server of its own
+	 * generation; a current client never gets a draining server, which
+	 * would keep that server alive forever. It retries until the new one
+	 * is ready. */
+	if (t == NULL && p->draining && target < YZ_ROLE__COUNT) {
 		for (struct master_proc *q = m->procs; q != NULL; q = q->next)
 			if (q->role == target && q->ready && q->ctl != NULL)
 				t = q;
@@ -215,11 +218,23 @@ void master_slot_start(struct master *m, struct master_slot *s)
 	}
 }
 
+static void proc_kill_timer(struct yz_loop *loop, void *arg)
+{
+	struct master_proc *p = arg;
+	p->kill_timer = NULL;
+	yz_log_warn("%s[%ld] did not finish in time; killing it", yz_role_name(p->role), (long)p->pid);
+	kill(p->pid, SIGKILL);
+}
+
 void master_proc_stop(struct master *m, struct master_proc *p)
 {
 	if (p->draining)
 		return;
 	p->draining = true;
+	/* The role exits by itself at master_shutdown_timeout; this is the
+	 * backstop for one that cannot. */
+	p->kill_timer = yz_timer_add(m->loop, yz_cfg_time_ms(m->cfg, YZ_P_MASTER_SHUTDOWN_TIMEOUT) + 5000,
+				     proc_kill_timer, p);
 	if (p->ctl != NULL) {
 		struct yz_ipc_msg msg;
 		yz_ipc_msg_init(&msg, YZ_MSG_ROLE_STOP, 0);
@@ -258,6 +273,7 @@ static void master_proc_gone(struct master *m, struct master_proc *p, int status
 	}
 	if (p->ctl != NULL)
 		yz_ipc_conn_free(&p->ctl);
+	yz_timer_del(m->loop, &p->kill_timer);
 
 	if (s->current == p) {
 		s->current = NULL;

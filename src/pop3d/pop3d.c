@@ -93,9 +93,6 @@ static void sess_log_end(struct pop3_session *s)
 {
 	const char *reason = s->close_reason != NULL ? s->close_reason : "disconnected";
 	if (s->login != NULL) {
-		size_t ndel = 0;
-		for (size_t i = 0; i < s->nmsgs; i++)
-			ndel += s->deleted[i] != 0;
 		bool quit = strcmp(reason, "QUIT") == 0;
 		yz_log_info("pop3: disconnect: user=<%s>, top=%lu/%llu, retr=%lu/%llu, del=%lu/%zu, "
 			    "size=%llu%s%s",

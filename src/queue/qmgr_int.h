@@ -40,6 +40,8 @@ struct qmgr_msg {
 	size_t busy;                   /* attempts or status commits in flight */
 	bool removing;
 	bool recovered;                /* found on disk: may have been delivered already */
+	size_t batch_updates;          /* qmgr_commit scratch: its updates in this batch */
+	bool remove_now;               /* qmgr_commit scratch: done by this batch */
 	uint64_t arrival_ms;           /* monotonic estimate, for delay= */
 };
 

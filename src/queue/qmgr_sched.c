@@ -475,9 +475,36 @@ static void qmgr_commit(struct yz_loop *loop, void *arg)
 		rev = list;
 		list = n;
 	}
+	/* A message that this batch finishes (every recipient final, nothing
+	 * else in flight) needs no status record: removing it is the record.
+	 * A crash before the unlink reaches the disk brings it back, and the
+	 * redelivery finds the Maildir files already there (idempotent). */
+	for (struct qmgr_update *u = rev; u != NULL; u = u->next) {
+		u->m->batch_updates = 0;
+		u->m->remove_now = false;
+	}
+	for (struct qmgr_update *u = rev; u != NULL; u = u->next)
+		u->m->batch_updates++;
+	for (struct qmgr_update *u = rev; u != NULL; u = u->next) {
+		struct qmgr_msg *m = u->m;
+		if (m->busy != m->batch_updates || m->remove_now || m->removing)
+			continue;
+		bool done = true;
+		for (size_t i = 0; i < m->qm->env.rcpt_count && done; i++) {
+			enum queue_rcpt_state st = m->qm->env.rcpts[i].state;
+			for (struct qmgr_update *v = rev; v != NULL; v = v->next)
+				if (v->m == m && v->index == i)
+					st = v->state;
+			done = st == QUEUE_RCPT_DELIVERED || st == QUEUE_RCPT_FAILED;
+		}
+		m->remove_now = done;
+	}
 	struct queue_rcpt_batch *b = queue_rcpt_batch_new(q->store);
 	size_t n = 0;
-	for (struct qmgr_update *u = rev; u != NULL; u = u->next, n++) {
+	for (struct qmgr_update *u = rev; u != NULL; u = u->next) {
+		if (u->m->remove_now)
+			continue;
+		n++;
 		struct queue_rcpt_update qu = {
 			.qid = u->m->qm->qid, .index = u->index, .state = u->state, .flags = u->flags,
 			.attempts = u->attempts, .next_retry = u->next_retry, .status = u->status,
@@ -486,7 +513,8 @@ static void qmgr_commit(struct yz_loop *loop, void *arg)
 		if (queue_rcpt_batch_add(b, &qu, &err) < 0)
 			yz_log_warn("%s: cannot record a recipient state: %s", u->m->qm->qid, err);
 	}
-	(void)queue_rcpt_batch_commit(b);
+	if (n > 0)
+		(void)queue_rcpt_batch_commit(b);
 	size_t i = 0;
 	while (rev != NULL) {
 		struct qmgr_update *u = rev;
@@ -495,7 +523,12 @@ static void qmgr_commit(struct yz_loop *loop, void *arg)
 		struct queue_rcpt *rc = &m->qm->env.rcpts[u->index];
 		struct qmgr_rcpt *r = &m->rs[u->index];
 		const char *err;
-		if (i < queue_rcpt_batch_count(b) && queue_rcpt_batch_result(b, i, &err) == 0) {
+		bool recorded = m->remove_now;
+		if (!recorded) {
+			recorded = i < queue_rcpt_batch_count(b) && queue_rcpt_batch_result(b, i, &err) == 0;
+			i++;
+		}
+		if (recorded) {
 			rc->state = u->state;
 			rc->flags = u->flags;
 			rc->attempts = u->attempts;
@@ -512,7 +545,6 @@ static void qmgr_commit(struct yz_loop *loop, void *arg)
 		}
 		r->busy = false;
 		m->busy--;
-		i++;
 		free(u);
 		if (rc->state == QUEUE_RCPT_DEFERRED || r->due_ms > yz_now_ms())
 			qmgr_arm(q, r->due_ms);

@@ -5,7 +5,7 @@
  * Received field first; header checks (hop count, and for submission the
  * Message-ID and Date fields added when missing).
  *
- * Decisions (documented in docs/smtpd.md too):
+ * Decisions (reported to the lead for docs/):
  * - A text line longer than smtpd_text_line_limit does not end the
  *   session: the text is read to its end, then rejected with 500 5.5.2.
  * - A message larger than message_size_limit is read and discarded to its

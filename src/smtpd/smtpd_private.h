@@ -236,6 +236,7 @@ struct smtpd_session {
 	bool defer_scheduled;      /* a resume is scheduled */
 	bool tls_pending;          /* start TLS once the 220 has been written */
 	bool greeted;              /* the banner was sent */
+	bool broken;               /* the write buffer overflowed: close */
 	const char *last_cmd;      /* for "lost connection after X" */
 };
 

@@ -74,9 +74,13 @@ static void session_write(struct smtpd_session *s, const char *text, size_t len)
 {
 	if (s->io == NULL || s->input == SMTPD_IN_CLOSED)
 		return;
+	if (s->broken)
+		return;
 	if (yz_io_write(s->io, text, len) < 0 || yz_io_write(s->io, "\r\n", 2) < 0) {
+		/* Closing here would free the session under its caller: mark
+		 * it, and smtpd_session_process() closes it. */
 		yz_log_info("write buffer full, disconnecting [%s]", s->ip);
-		smtpd_session_close(s, 0, NULL, NULL);
+		s->broken = true;
 	}
 }
 
@@ -521,7 +525,11 @@ static bool session_read_line(struct smtpd_session *s)
 /* Process buffered input until it runs out or async work starts. */
 void smtpd_session_process(struct smtpd_session *s)
 {
-	while (!s->dead && !s->busy && s->io != NULL) {
+	if (s->dead)
+		return;
+	/* A handler may close the session: keep the memory until we are out. */
+	s->refs++;
+	while (!s->dead && !s->busy && !s->broken && s->io != NULL) {
 		enum smtpd_input before = s->input;
 
 		/* Backpressure: a client that pipelines without reading
@@ -539,9 +547,12 @@ void smtpd_session_process(struct smtpd_session *s)
 		if (!session_read_line(s))
 			break;
 	}
+	if (!s->dead && s->broken)
+		session_drop(s, "write buffer full");
 	if (!s->dead && s->io != NULL) {
 		if (yz_io_flush(s->io) < 0) {
 			session_drop(s, "lost connection");
+			(void)smtpd_session_release(s);
 			return;
 		}
 		if (s->tls_pending && yz_io_wpending(s->io) == 0) {
@@ -555,6 +566,7 @@ void smtpd_session_process(struct smtpd_session *s)
 			}
 		}
 	}
+	(void)smtpd_session_release(s);
 }
 
 /* The TLS handshake finished: everything starts afresh (RFC 3207 4.2). */

@@ -193,6 +193,17 @@ def test_production_mode_drops_privileges():
                     cols = line.split()
                     if cols[9] in inodes:
                         assert cols[3] == "0A", "master holds a TCP socket in state %s" % cols[3]
+        # Mail flows, and each file belongs to the role that wrote it.
+        s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=20)
+        s.sendmail("someone@example.org", ["alice@example.test"], b"Subject: prod\r\n\r\nhi\r\n")
+        s.quit()
+        new = os.path.join(yz.maildir("alice@example.test"), "new")
+        wait_for(lambda: os.path.isdir(new) and os.listdir(new), what="delivery in production mode")
+        f = os.path.join(new, os.listdir(new)[0])
+        import pwd
+        assert os.stat(f).st_uid == pwd.getpwnam("vmail").pw_uid
+        for sub in ("incoming", "active"):
+            assert os.stat(os.path.join(yz.state, "queue", sub)).st_uid == pwd.getpwnam("yizhan").pw_uid
         # The database belongs to the role that serves it.
         db = os.path.join(yz.state, "data", "directory.db")
         assert os.stat(db).st_uid != 0
