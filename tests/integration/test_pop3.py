@@ -185,7 +185,9 @@ def test_every_command_pop3s(pop):
     assert len(left) == 2
     # RETR marked 2 and 3 seen: in cur/ with S, as IMAP users expect.
     assert all(sub == "cur" and ":2," in n and "S" in n.split(":2,")[1] for sub, n in left)
-    assert "pop3: disconnect: user=<carol@example.test>, top=2/" in pop.log()
+    # The log line is written as the session ends, just after QUIT's answer.
+    wait_for(lambda: "pop3: disconnect: user=<carol@example.test>, top=2/" in pop.log(),
+             what="disconnect log line")
     assert "del=1/3" in pop.log()
 
 
