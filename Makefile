@@ -5,6 +5,7 @@
 #   make asan       build and test with AddressSanitizer + UBSan in build-asan/
 #   make valgrind   unit tests under valgrind
 #   make fuzz       build the libFuzzer targets (clang) in build-fuzz/
+#   make fuzz-run   run each fuzzer FUZZ_SECONDS (default 30)
 #   make run        install missing packages, build, init and start a dev instance
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make lint       cppcheck over src/
@@ -37,7 +38,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGS    = $(BUILD)/yizhan
 
-.PHONY: all test check asan asan-test unit integration valgrind fuzz run install lint clean deps docs bench
+.PHONY: all test check asan asan-test unit integration valgrind fuzz fuzz-run run install lint clean deps docs bench
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -89,6 +90,14 @@ fuzz:
 		SANITIZE="-fsanitize=fuzzer-no-link,address,undefined" \
 		$(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/fuzz/%)
 
+FUZZ_SECONDS ?= 30
+fuzz-run: fuzz
+	@for f in $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/fuzz/%); do \
+		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		mkdir -p build-fuzz/corpus/$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build-fuzz/corpus/$$(basename $$f) 2>&1 | tail -1 || exit 1; \
+	done
+
 build-fuzz/fuzz/%: tests/fuzz/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBA) $(ALLLDFLAGS) $(LIBS)
@@ -100,6 +109,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/doc/yizhan
 	install -m 0755 $(BUILD)/yizhan $(DESTDIR)$(PREFIX)/sbin/yizhan
 	install -m 0644 etc/yizhan.conf $(DESTDIR)$(PREFIX)/share/doc/yizhan/yizhan.conf.example
+	install -m 0644 etc/yizhan.service $(DESTDIR)$(PREFIX)/share/doc/yizhan/yizhan.service
 	install -m 0644 README.md SECURITY.md INTERNALS.md $(DESTDIR)$(PREFIX)/share/doc/yizhan/
 
 lint:

@@ -52,6 +52,7 @@ static void fz_stop(struct yz_loop *loop, void *arg)
 	yz_loop_stop(loop);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 2)
