@@ -172,11 +172,13 @@ int qmgr_bounce(struct qmgr *q, struct qmgr_msg *m, const uint32_t *idx, size_t 
 		.client_addr = "127.0.0.1", .helo = q->hostname, .rcpt_count = 1, .rcpts = &to,
 	};
 	struct queue_batch *batch = queue_batch_new(q->store);
-	if (queue_writer_append(w, yz_buf_data(&b), yz_buf_len(&b), &err) < 0 ||
-	    queue_writer_finish(w, &benv, &err) < 0 || queue_batch_add(batch, &w, &err) < 0) {
+	bool added = queue_writer_append(w, yz_buf_data(&b), yz_buf_len(&b), &err) == 0 &&
+		     queue_writer_finish(w, &benv, &err) == 0;
+	/* queue_batch_add takes the writer (and clears w) only on success. */
+	added = added && queue_batch_add(batch, &w, &err) == 0;
+	if (!added) {
 		yz_log_warn("%s: cannot queue a DSN: %s", m->qm->qid, err);
-		if (w != NULL)
-			queue_writer_abort(&w);
+		queue_writer_abort(&w);
 	} else if (queue_batch_commit(batch) != 0) {
 		(void)queue_batch_result(batch, 0, NULL, &err);
 		yz_log_warn("%s: cannot commit a DSN: %s", m->qm->qid, err);

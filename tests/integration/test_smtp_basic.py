@@ -425,3 +425,39 @@ def test_graceful_stop_lets_sessions_finish(yz):
         assert c.reply()[0] == 250
     c.cmd("QUIT")
     stopper.wait(timeout=30)
+
+
+def _fill_tiny(yz):
+    yz.add_user("tiny@example.test", quota=2000)
+    s = smtp(yz)
+    s.ehlo("client.example")
+    s.mail("a@remote.example")
+    assert s.rcpt("tiny@example.test")[0] == 250
+    code, text = s.data(b"Subject: fill\r\n\r\n" + b"x" * 1500 + b"\r\n")
+    assert code == 250
+    s.quit()
+    wait_for(lambda: any(os.listdir(os.path.join(yz.maildir("tiny@example.test"), d))
+                         for d in ("new", "cur")
+                         if os.path.isdir(os.path.join(yz.maildir("tiny@example.test"), d))),
+             what="delivery to tiny")
+
+
+def test_over_quota_temporary(yz):
+    _fill_tiny(yz)
+    c = greeted(yz)
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@remote.example> SIZE=1000")
+    code, text = c.cmd("RCPT TO:<tiny@example.test>")
+    assert code == 452 and text.startswith("4.2.2"), text
+    c.cmd("QUIT")
+
+
+def test_over_quota_permanent(yz_with):
+    yz = yz_with("smtpd_over_quota_permanent = yes")
+    _fill_tiny(yz)
+    c = greeted(yz)
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@remote.example> SIZE=1000")
+    code, text = c.cmd("RCPT TO:<tiny@example.test>")
+    assert code == 552 and text.startswith("5.2.2"), text
+    c.cmd("QUIT")
