@@ -193,7 +193,7 @@ YZ_PARAM(BOUNCE_QUEUE_LIFETIME, bounce_queue_lifetime, TIME, "5d", NULL, 0, YZ_C
 	 "How long a bounce message (null sender) is retried before it is given up.")
 YZ_PARAM(QUEUE_RUN_DELAY, queue_run_delay, TIME, "300s", NULL, YZ_CFG_SEC(1), YZ_CFG_DAY(1), "s",
 	 "How often the queue scans deferred messages for those due for another attempt.")
-YZ_PARAM(LOCAL_DELIVERY_CONCURRENCY, local_delivery_concurrency, INT, "20", NULL, 1, 10000, NULL,
+YZ_PARAM(LOCAL_DELIVERY_CONCURRENCY, local_delivery_concurrency, INT, "100", NULL, 1, 10000, NULL,
 	 "The largest number of simultaneous local deliveries to the mail store.")
 YZ_PARAM(DEFAULT_DESTINATION_CONCURRENCY_LIMIT, default_destination_concurrency_limit, INT, "20", NULL,
 	 1, 10000, NULL,

@@ -661,8 +661,10 @@ static void conn_read(struct yz_ipc_conn *c, bool error_event)
 		}
 		yz_buf_commit(&c->in, (size_t)n);
 		conn_frames(c);
-		if ((size_t)n < YZ_IPC_CONN_READ_SIZE)
-			return;
+		/* A short read does not mean the socket is empty: recvmsg stops
+		 * at every frame that carries descriptors. Read on until EAGAIN
+		 * (bounded), so that a burst of requests is handled in one pass
+		 * and the receivers' group commits see all of it. */
 	}
 }
 

@@ -43,7 +43,7 @@ struct yz_loop;
 /* Bytes asked from the kernel per read. */
 #define YZ_IPC_CONN_READ_SIZE 65536
 /* Reads per readiness callback, so that one busy peer cannot starve others. */
-#define YZ_IPC_CONN_READS_MAX 16
+#define YZ_IPC_CONN_READS_MAX 256
 /* Frames gathered into one sendmsg(2). */
 #define YZ_IPC_CONN_IOV_MAX 64
 /* Timed-out request ids remembered so their late replies are dropped. */

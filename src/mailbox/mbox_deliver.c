@@ -66,6 +66,7 @@ static void mbox_commit(struct yz_loop *loop, void *arg)
 	mb->npending = 0;
 	if (b == NULL)
 		return;
+	yz_log_debug("committing a batch of %d deliveries", maildir_batch_count(b));
 	if (maildir_batch_commit(b) < 0)
 		yz_log_warn("maildir commit failed: every delivery of the batch is deferred");
 	while (list != NULL) {
