@@ -5,7 +5,9 @@
  *
  * Graceful stop (on_stop): the listeners close at once; open sessions may
  * finish (and still send mail); the role exits when the last one is gone,
- * or at master_shutdown_timeout, when the remaining ones get 421 4.3.2.
+ * or shortly before master_shutdown_timeout (SMTPD_STOP_GRACE_MS earlier,
+ * since the service runtime exits at that deadline), when the remaining
+ * ones get 421 4.3.2.
  * Pending commits are completed before exit, so no answered message is
  * lost and no unanswered message is half-written.
  * Guarantees: every limit comes from the configuration, read once here.
@@ -245,9 +247,14 @@ static void server_on_stop(struct yz_service *svc)
 		l->active = false;
 	}
 	yz_log_info("stopping: %zu session(s) open", srv->nsessions);
-	if (srv->nsessions > 0)
-		srv->stop_timer = yz_timer_add(srv->loop, srv->set.shutdown_timeout_ms,
-					       server_stop_timeout, srv);
+	if (srv->nsessions > 0) {
+		/* The service runtime exits at master_shutdown_timeout: say
+		 * 421 a little before, so the replies can still leave. */
+		uint64_t t = srv->set.shutdown_timeout_ms;
+
+		t = t > 2 * SMTPD_STOP_GRACE_MS ? t - SMTPD_STOP_GRACE_MS : t / 2;
+		srv->stop_timer = yz_timer_add(srv->loop, t, server_stop_timeout, srv);
+	}
 	server_maybe_exit(srv);
 }
 

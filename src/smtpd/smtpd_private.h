@@ -209,6 +209,7 @@ struct smtpd_session {
 	bool in_commit;           /* a finished message waits for the group commit */
 	bool quitting;
 	struct yz_timer *sleep_timer;  /* error sleep or greet pause */
+	bool sleep_holds;              /* the sleep timer holds the session */
 	struct yz_timer *step_timer;   /* resume processing after a callback */
 	/* the RCPT being checked across IPC */
 	struct mail_address pending_addr;

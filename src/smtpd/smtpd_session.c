@@ -301,6 +301,16 @@ static void session_finish(struct smtpd_session *s)
 		return;
 	s->dead = true;
 	s->input = SMTPD_IN_CLOSED;
+	/* Holds whose callbacks will now never come: a TLS handshake (the io
+	 * is gone) and an error sleep (its timer is deleted). */
+	if (s->tls_handshaking) {
+		s->tls_handshaking = false;
+		if (s->refs > 0)
+			s->refs--;
+	}
+	if (s->sleep_timer != NULL && s->sleep_holds && s->refs > 0)
+		s->refs--;
+	s->sleep_holds = false;
 	yz_timer_del(srv->loop, &s->sleep_timer);
 	yz_timer_del(srv->loop, &s->step_timer);
 	if (s->ask_waiting) {
@@ -414,6 +424,7 @@ static void session_sleep_done(struct yz_loop *loop, void *arg)
 	struct smtpd_session *s = arg;
 
 	s->sleep_timer = NULL;
+	s->sleep_holds = false;
 	if (!smtpd_session_release(s))
 		return;
 	smtpd_session_resume(s);
@@ -435,6 +446,7 @@ static bool session_check_errors(struct smtpd_session *s, unsigned errors_before
 	case SMTPD_ERR_SLEEP:
 		if (set->error_sleep_ms > 0 && s->sleep_timer == NULL) {
 			smtpd_session_hold(s);
+			s->sleep_holds = true;
 			s->sleep_timer = yz_timer_add(s->srv->loop, set->error_sleep_ms,
 						      session_sleep_done, s);
 		}
@@ -616,8 +628,8 @@ static void session_io(struct yz_io *io, enum yz_io_event ev, void *arg)
 		break;
 	case YZ_IO_ERROR:
 		if (s->tls_handshaking) {
+			/* session_finish() drops the handshake's hold. */
 			yz_log_info("TLS handshake failed from [%s]: %s", s->ip, yz_io_error(io));
-			s->tls_handshaking = false;
 			session_drop(s, "lost connection");
 			return;
 		}

@@ -461,3 +461,17 @@ def test_over_quota_permanent(yz_with):
     code, text = c.cmd("RCPT TO:<tiny@example.test>")
     assert code == 552 and text.startswith("5.2.2"), text
     c.cmd("QUIT")
+
+
+def test_shutdown_timeout_says_421(yz_with):
+    import subprocess
+    yz = yz_with("master_shutdown_timeout = 5s")
+    c = greeted(yz)
+    c.cmd("EHLO client.example")
+    stopper = subprocess.Popen(yz.base_args() + ["stop"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    c.sock.settimeout(15)
+    code, text = c.reply()
+    assert code == 421 and text.startswith("4.3.2"), text
+    assert c.closed()
+    stopper.wait(timeout=30)
