@@ -287,6 +287,8 @@ void yz_ipc_msg_free(struct yz_ipc_msg *m)
 		m->fds[i] = -1;
 	}
 	m->nfds = 0;
+	/* Frames can carry passwords (DIR_AUTH): never leave them in freed memory. */
+	yz_buf_wipe(&m->buf);
 	yz_buf_free(&m->buf);
 }
 

@@ -668,6 +668,41 @@ static void test_status_large_log(void **state)
 }
 
 /* queue_list returns IDs in order and skips foreign files. */
+/* A removed message file goes to free/ and the next message reuses it
+ * (same inode), truncated: the new content is exact, nothing of the old. */
+static void test_recycle(void **state)
+{
+	(void)state;
+	struct queue_store *s = tq_open();
+	struct tenv *t = tenv_new(1);
+	char big[8192], small[] = "Subject: second\r\n\r\nshort\r\n";
+	memset(big, 'A', sizeof big);
+	char qid1[QUEUE_ID_MAX], qid2[QUEUE_ID_MAX];
+	tq_commit_one(s, big, sizeof big, &t->env, qid1);
+	char path[256];
+	struct stat st1, st2;
+	snprintf(path, sizeof path, "%s/active/%s", tq_dir, qid1);
+	assert_int_equal(stat(path, &st1), 0);
+	const char *err = NULL;
+	assert_int_equal(queue_msg_remove(s, qid1, &err), 0);
+	assert_false(tq_exists("active", qid1));
+	assert_true(tq_exists("free", qid1));
+	/* A second store (another process) may take it at once. */
+	struct queue_store *s2 = tq_open();
+	tq_commit_one(s2, small, strlen(small), &t->env, qid2);
+	assert_int_equal(tq_count("free"), 0);
+	snprintf(path, sizeof path, "%s/active/%s", tq_dir, qid2);
+	assert_int_equal(stat(path, &st2), 0);
+	assert_true(st1.st_ino == st2.st_ino);
+	tq_check_content(s2, qid2, small, strlen(small));
+	/* Recovery ignores free/: remove, then recover finds nothing. */
+	assert_int_equal(queue_msg_remove(s2, qid2, &err), 0);
+	assert_int_equal(tq_count("active"), 0);
+	queue_store_close(&s2);
+	queue_store_close(&s);
+	tenv_free(t);
+}
+
 static void test_list(void **state)
 {
 	(void)state;
@@ -823,6 +858,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_text_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_large_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_bad_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_space, setup, teardown),

@@ -23,6 +23,12 @@
 #define QUEUE_SUB_ACTIVE "active"
 #define QUEUE_SUB_STATUS "status"
 #define QUEUE_SUB_CORRUPT "corrupt"
+#define QUEUE_SUB_FREE "free"
+/* Finished queue files kept for reuse (see queue_recycle.c). */
+#define QUEUE_FREE_MAX 1024
+#define QUEUE_FREE_CACHE 256
+#define QUEUE_FREE_RESCAN_MS 1000
+#define QUEUE_FREE_RECOUNT 256
 #define QUEUE_PATH_MAX (QUEUE_DIR_MAX + 64) /* dir + "/" + sub + "/" + name */
 
 #define QUEUE_FORMAT_VERSION 1
@@ -52,6 +58,14 @@ struct queue_store {
 	int active_fd;   /* incoming_fd reports every error since then */
 	int status_fd;
 	int corrupt_fd;
+	int free_fd;
+	/* Recycling (queue_recycle.c): names seen in free/, and an estimate of
+	 * how many files it holds. */
+	char free_names[QUEUE_FREE_CACHE][QUEUE_ID_MAX];
+	size_t nfree_names;
+	uint64_t free_scan_ms;
+	size_t free_estimate;
+	unsigned removes_since_count;
 	enum queue_sync sync;
 	struct queue_io_hooks hooks;
 	char err[256];
@@ -77,6 +91,13 @@ const char *queue_errf(char *buf, size_t bufsz, int errnum, const char *fmt, ...
 
 /* CRC-32C (Castagnoli), continuing from crc (start with 0). */
 uint32_t queue_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* queue_recycle.c: take a finished file from free/ as incoming/<qid>
+ * (opened O_WRONLY|O_TRUNC), or -1 (errno ENOENT: none to take). */
+int queue_recycle_take(struct queue_store *s, const char *qid, const char *path);
+/* Move active/<qid> to free/ instead of unlinking it; -1 if it could not
+ * (then the caller unlinks). */
+int queue_recycle_put(struct queue_store *s, const char *qid);
 
 /* Check an envelope against every bound (before anything is written). */
 int queue_envelope_check(const struct queue_envelope *env, const char **error_r);

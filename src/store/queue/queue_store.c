@@ -24,8 +24,8 @@
 #include "lib/file.h"
 #include "lib/mem.h"
 
-static const char *const queue_subdirs[4] = {
-	QUEUE_SUB_INCOMING, QUEUE_SUB_ACTIVE, QUEUE_SUB_STATUS, QUEUE_SUB_CORRUPT,
+static const char *const queue_subdirs[5] = {
+	QUEUE_SUB_INCOMING, QUEUE_SUB_ACTIVE, QUEUE_SUB_STATUS, QUEUE_SUB_CORRUPT, QUEUE_SUB_FREE,
 };
 
 const char *queue_errf(char *buf, size_t bufsz, int errnum, const char *fmt, ...)
@@ -67,13 +67,13 @@ int queue_store_open(const char *dir, struct queue_store **store_r, const char *
 	}
 	struct queue_store *s = yz_calloc(1, sizeof *s);
 	memcpy(s->dir, dir, len + 1);
-	s->incoming_fd = s->active_fd = s->status_fd = s->corrupt_fd = -1;
-	int *fds[4] = { &s->incoming_fd, &s->active_fd, &s->status_fd, &s->corrupt_fd };
+	s->incoming_fd = s->active_fd = s->status_fd = s->corrupt_fd = s->free_fd = -1;
+	int *fds[5] = { &s->incoming_fd, &s->active_fd, &s->status_fd, &s->corrupt_fd, &s->free_fd };
 	if (yz_mkdir_p(dir, 0700) < 0) {
 		*error_r = queue_errf(err, sizeof err, errno, "mkdir %s", dir);
 		goto fail;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		char path[QUEUE_PATH_MAX];
 		if (queue_path(s, queue_subdirs[i], NULL, path, sizeof path) < 0 ||
 		    (mkdir(path, 0700) < 0 && errno != EEXIST) ||
@@ -101,8 +101,8 @@ void queue_store_close(struct queue_store **sp)
 	struct queue_store *s = *sp;
 	if (s == NULL)
 		return;
-	int fds[4] = { s->incoming_fd, s->active_fd, s->status_fd, s->corrupt_fd };
-	for (int i = 0; i < 4; i++) {
+	int fds[5] = { s->incoming_fd, s->active_fd, s->status_fd, s->corrupt_fd, s->free_fd };
+	for (int i = 0; i < 5; i++) {
 		if (fds[i] >= 0)
 			close(fds[i]);
 	}

@@ -64,7 +64,10 @@ static int writer_create(struct queue_writer *w)
 		queue_id_new(w->qid);
 		if (queue_path(w->s, QUEUE_SUB_INCOMING, w->qid, w->path, sizeof w->path) < 0)
 			return -1;
-		int fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		/* A finished file from free/ first (queue_recycle.c), else a new one. */
+		int fd = w->s->hooks.write == NULL ? queue_recycle_take(w->s, w->qid, w->path) : -1;
+		if (fd < 0)
+			fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			if (errno == EEXIST)
 				continue; /* another process made the same ID */
