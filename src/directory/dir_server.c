@@ -24,6 +24,19 @@
 
 #define DIR_CLIENT_PAYLOAD_MAX (64 * 1024)
 
+/* The store's enums travel as they are: they must equal the wire values. */
+_Static_assert((int)YZ_RESOLVE_OK == YZ_WIRE_RESOLVE_OK && (int)YZ_RESOLVE_NOT_LOCAL == YZ_WIRE_RESOLVE_NOT_LOCAL &&
+		       (int)YZ_RESOLVE_UNKNOWN == YZ_WIRE_RESOLVE_UNKNOWN &&
+		       (int)YZ_RESOLVE_DISABLED == YZ_WIRE_RESOLVE_DISABLED &&
+		       (int)YZ_RESOLVE_LOOP == YZ_WIRE_RESOLVE_LOOP &&
+		       (int)YZ_RESOLVE_TOO_MANY == YZ_WIRE_RESOLVE_TOO_MANY &&
+		       (int)YZ_RESOLVE_TEMPFAIL == YZ_WIRE_RESOLVE_TEMPFAIL,
+	       "resolve status wire values");
+_Static_assert((int)YZ_AUTH_OK == YZ_WIRE_AUTH_OK && (int)YZ_AUTH_FAIL == YZ_WIRE_AUTH_FAIL &&
+		       (int)YZ_AUTH_DISABLED == YZ_WIRE_AUTH_DISABLED &&
+		       (int)YZ_AUTH_TEMPFAIL == YZ_WIRE_AUTH_TEMPFAIL,
+	       "auth result wire values");
+
 struct dir_server {
 	struct yz_service *svc;
 	struct yz_config *cfg;

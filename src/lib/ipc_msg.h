@@ -74,6 +74,24 @@ enum yz_msg_type {
 	YZ_MSG_ERROR = 120,         /* u32 code (enum yz_msg_error), str text */
 };
 
+/* Wire values of DIR_RESOLVE_REPLY's status and DIR_AUTH_REPLY's result.
+ * The directory role checks at compile time that its own enums match. */
+enum yz_wire_resolve {
+	YZ_WIRE_RESOLVE_OK = 0,
+	YZ_WIRE_RESOLVE_NOT_LOCAL = 1,
+	YZ_WIRE_RESOLVE_UNKNOWN = 2,
+	YZ_WIRE_RESOLVE_DISABLED = 3,
+	YZ_WIRE_RESOLVE_LOOP = 4,
+	YZ_WIRE_RESOLVE_TOO_MANY = 5,
+	YZ_WIRE_RESOLVE_TEMPFAIL = 6,
+};
+enum yz_wire_auth {
+	YZ_WIRE_AUTH_OK = 0,
+	YZ_WIRE_AUTH_FAIL = 1,
+	YZ_WIRE_AUTH_DISABLED = 2,
+	YZ_WIRE_AUTH_TEMPFAIL = 3,
+};
+
 enum yz_msg_error { YZ_MSG_ERR_MALFORMED = 1, YZ_MSG_ERR_UNSUPPORTED = 2, YZ_MSG_ERR_TEMP = 3 };
 
 enum yz_mbox_status {
