@@ -189,7 +189,8 @@ static void qmgr_finish(struct qmgr_job *j, enum qmgr_outcome oc, const char *te
 	}
 	uint32_t attempts = rc->attempts + 1;
 	if (oc == QO_DEFER && qmgr_expired(q, m)) {
-		snprintf(buf, sizeof buf, "delivery time expired; last error: %s", text);
+		/* Keep the last error's status code first: it is the DSN's Status. */
+		snprintf(buf, sizeof buf, "%s (delivery time expired)", text);
 		text = buf;
 		oc = QO_FAIL;
 	}
