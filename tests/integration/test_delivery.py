@@ -297,3 +297,67 @@ def test_bounce_of_a_bounce_is_never_sent():
         assert "notification" not in yz.log()
     finally:
         yz.cleanup()
+
+
+def _mount_tmpfs(path, size):
+    os.makedirs(path, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs", path],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+def test_disk_full_gives_temporary_errors_and_harms_nothing():
+    """Low disk: 452 4.3.1 at MAIL; the disk filling up during DATA: 451
+    4.3.0, the partial file removed, the session alive, and what was queued
+    before untouched."""
+    import shutil
+    import tempfile
+    from conftest import Yizhan
+    qdir = tempfile.mkdtemp(prefix="yz-qfs-")
+    if os.geteuid() != 0 or not _mount_tmpfs(qdir, "4m"):
+        shutil.rmtree(qdir, ignore_errors=True)
+        pytest.skip("needs root to mount a small tmpfs for the queue")
+    yz = Yizhan(extra_conf="queue_directory = %s/q\nmessage_size_limit = 1M\n"
+                "queue_minfree_multiple = 1\n" % qdir)
+    filler = os.path.join(qdir, "filler")
+    try:
+        yz.init()
+        yz.start()
+        # Something already queued: a forward waits (deferred) in active/.
+        yz.cli("alias", "add", "fwd@example.test", "someone@elsewhere.test")
+        send_raw(yz, "alice@example.test", ["fwd@example.test"], b"Subject: waiting\r\n\r\nkeep me\r\n")
+        wait_for(lambda: "status=deferred" in yz.log(), what="deferred forward")
+        active = os.path.join(qdir, "q", "active")
+        before = sorted(os.listdir(active))
+        assert len(before) == 1
+
+        s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=30)
+        s.ehlo("c.example")
+        assert s.mail("alice@example.test")[0] == 250
+        assert s.rcpt("bob@example.test")[0] == 250
+        assert s.docmd("DATA")[0] == 354
+        s.send(b"Subject: fills the disk\r\n\r\n" + (b"z" * 998 + b"\r\n") * 100)
+        time.sleep(0.3)
+        st = os.statvfs(qdir)
+        free = st.f_bavail * st.f_frsize
+        with open(filler, "wb") as f:  # leave almost nothing
+            f.write(b"\0" * max(0, free - 16 * 1024))
+        s.send((b"z" * 998 + b"\r\n") * 400 + b".\r\n")
+        code, msg = s.getreply()
+        assert code == 451 and msg.startswith(b"4.3.0"), (code, msg)
+        assert s.noop()[0] == 250, "the session stays up"
+        # Still no room: refused at MAIL with a temporary error.
+        code, msg = s.mail("alice@example.test")
+        assert code == 452 and msg.startswith(b"4.3.1"), (code, msg)
+        s.rset()
+        os.unlink(filler)
+        assert os.listdir(os.path.join(qdir, "q", "incoming")) == [], "no partial file left"
+        assert sorted(os.listdir(active)) == before, "the queued message is untouched"
+        # With room again, mail flows.
+        send_raw(yz, "alice@example.test", ["bob@example.test"], b"Subject: after\r\n\r\nok\r\n")
+        wait_delivered(yz, "bob@example.test", 1)
+        s.quit()
+    finally:
+        yz.cleanup()
+        subprocess.run(["umount", qdir], capture_output=True)
+        shutil.rmtree(qdir, ignore_errors=True)
