@@ -44,8 +44,11 @@ static void queue_notify(struct smtpd_server *srv, const char *qid)
 {
 	struct yz_ipc_msg m;
 
-	if (srv->queue_link == NULL || !yz_link_up(srv->queue_link))
-		return; /* it scans the queue when it starts */
+	if (srv->queue_link == NULL)
+		return;
+	/* Sent even while the link is still being made: the link holds the
+	 * request until it is up. If the queue role is down, it finds the
+	 * message when it rescans (at start and whenever an smtpd connects). */
 	yz_ipc_msg_init(&m, YZ_MSG_QUEUE_NEW, 0);
 	(void)yz_ipc_put_str(&m, qid);
 	(void)yz_link_request(srv->queue_link, &m, SMTPD_IPC_TIMEOUT_MS, queue_new_ack, NULL);
