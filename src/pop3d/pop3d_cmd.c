@@ -18,6 +18,7 @@
 
 #include "lib/io.h"
 #include "lib/log.h"
+#include "libmail/base64.h"
 #include "lib/mem.h"
 
 /* A password check in flight; outlives its session if need be. */
@@ -33,59 +34,22 @@ struct pop3_auth_req {
 static const char msg_plaintext[] =
 	"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections";
 
-/* The value of a base64 character, or -1. */
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict base64 decode (libmail's decoder is not in the tree yet). */
+/* Strict base64 decode into a fixed buffer, through libmail's decoder:
+ * the byte count, or -1 (bad base64, or more than outsz bytes). */
 long pop3_base64_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 {
-	if (len % 4 != 0)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		size_t pad = 0;
-		for (size_t k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + k];
-			if (c == '=' && i + 4 == len && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0)
-				return -1; /* data after padding */
-			v[k] = b64_value(c);
-			if (v[k] < 0)
-				return -1;
-		}
-		uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) |
-			     ((uint32_t)v[2] << 6) | (uint32_t)v[3];
-		/* Non-canonical encodings (stray bits under the padding). */
-		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
-			return -1;
-		size_t n = 3 - pad;
-		if (o + n > outsz)
-			return -1;
-		out[o++] = (unsigned char)(w >> 16);
-		if (n > 1)
-			out[o++] = (unsigned char)(w >> 8);
-		if (n > 2)
-			out[o++] = (unsigned char)w;
+	struct yz_buf b;
+	const char *err;
+	yz_buf_init(&b, outsz ? outsz : 1);
+	long n = -1;
+	if (base64_decode(in, len, &b, &err) == 0 && yz_buf_len(&b) <= outsz) {
+		n = (long)yz_buf_len(&b);
+		if (n > 0)
+			memcpy(out, yz_buf_data(&b), (size_t)n);
 	}
-	return (long)o;
+	yz_buf_wipe(&b); /* it held a password */
+	yz_buf_free(&b);
+	return n;
 }
 
 /* Split "authzid NUL authcid NUL passwd" (RFC 4616). */

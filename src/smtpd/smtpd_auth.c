@@ -56,7 +56,7 @@ static const char *auth_mech_name(int mech)
 static void auth_answer(struct smtpd_session *s, const struct yz_ipc_hdr *hdr,
 			struct yz_ipc_reader *r)
 {
-	uint32_t result = SMTPD_AUTH_TEMPFAIL;
+	uint32_t result = YZ_WIRE_AUTH_TEMPFAIL;
 	char *canonical = NULL;
 	const char *mech = auth_mech_name(s->auth_mech);
 
@@ -64,10 +64,10 @@ static void auth_answer(struct smtpd_session *s, const struct yz_ipc_hdr *hdr,
 		(void)yz_ipc_get_u32(r, &result);
 		(void)yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &canonical);
 		if (yz_ipc_end(r) < 0)
-			result = SMTPD_AUTH_TEMPFAIL;
+			result = YZ_WIRE_AUTH_TEMPFAIL;
 	}
 	switch (result) {
-	case SMTPD_AUTH_OK:
+	case YZ_WIRE_AUTH_OK:
 		if (canonical == NULL || canonical[0] == '\0') {
 			free(canonical);
 			canonical = yz_memdup(yz_buf_data(&s->auth_user_buf),
@@ -80,8 +80,8 @@ static void auth_answer(struct smtpd_session *s, const struct yz_ipc_hdr *hdr,
 		yz_log_info("[%s]: sasl_method=%s, sasl_username=%s", s->ip, mech, s->auth_user);
 		smtpd_reply(s, 235, "2.7.0", "Authentication successful");
 		break;
-	case SMTPD_AUTH_FAIL:
-	case SMTPD_AUTH_DISABLED:
+	case YZ_WIRE_AUTH_FAIL:
+	case YZ_WIRE_AUTH_DISABLED:
 		s->auth_failures++;
 		yz_log_warn("[%s]: SASL %s authentication failed", s->ip, mech);
 		smtpd_reply(s, 535, "5.7.8", "Error: authentication failed");

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lib/ipc_msg.h"
 #include "lib/buf.h"
 #include "lib/ipc.h"
 #include "libmail/address.h"
@@ -50,25 +51,6 @@ struct smtpd_limits;
 #define SMTPD_STOP_GRACE_MS 2000     /* after the 421s at shutdown, exit anyway */
 #define SMTPD_TXT_MAX 1024           /* one reply text */
 #define SMTPD_LISTENERS_MAX 16
-
-/* Wire values of enum yz_resolve_status and enum yz_auth_result, the
- * directory's (full_C_directory.md); a role never includes another role's
- * header, so the numbers are mirrored here. */
-enum smtpd_resolve_status {
-	SMTPD_RESOLVE_OK = 0,
-	SMTPD_RESOLVE_NOT_LOCAL = 1,
-	SMTPD_RESOLVE_UNKNOWN = 2,
-	SMTPD_RESOLVE_DISABLED = 3,
-	SMTPD_RESOLVE_LOOP = 4,
-	SMTPD_RESOLVE_TOO_MANY = 5,
-	SMTPD_RESOLVE_TEMPFAIL = 6,
-};
-enum smtpd_auth_result {
-	SMTPD_AUTH_OK = 0,
-	SMTPD_AUTH_FAIL = 1,
-	SMTPD_AUTH_DISABLED = 2,
-	SMTPD_AUTH_TEMPFAIL = 3,
-};
 
 enum smtpd_port_kind {
 	SMTPD_PORT_SMTP,        /* 25: relay rules, AUTH only over TLS */

@@ -245,7 +245,7 @@ static void rcpt_resolve_answer(struct smtpd_session *s, const struct yz_ipc_hdr
 				struct yz_ipc_reader *r)
 {
 	struct policy_relay_input in;
-	uint32_t status = SMTPD_RESOLVE_TEMPFAIL, n = 0, i;
+	uint32_t status = YZ_WIRE_RESOLVE_TEMPFAIL, n = 0, i;
 	struct yz_slice error = { "", 0 }, account = { "", 0 }, folder;
 	bool external = false, one_local = false;
 	uint64_t quota = 0;
@@ -270,8 +270,8 @@ static void rcpt_resolve_answer(struct smtpd_session *s, const struct yz_ipc_hdr
 			}
 		}
 		if (yz_ipc_end(r) < 0)
-			status = SMTPD_RESOLVE_TEMPFAIL;
-		one_local = status == SMTPD_RESOLVE_OK && n == 1 && !external;
+			status = YZ_WIRE_RESOLVE_TEMPFAIL;
+		one_local = status == YZ_WIRE_RESOLVE_OK && n == 1 && !external;
 	}
 	memset(&in, 0, sizeof(in));
 	in.suspicious = s->pending_suspicious;
@@ -280,34 +280,34 @@ static void rcpt_resolve_answer(struct smtpd_session *s, const struct yz_ipc_hdr
 	in.in_mynetworks = s->in_mynetworks;
 
 	switch (status) {
-	case SMTPD_RESOLVE_NOT_LOCAL:
+	case YZ_WIRE_RESOLVE_NOT_LOCAL:
 		if (policy_relay_decide(&in, false) == POLICY_RELAY_OK)
 			rcpt_accept(s);
 		else
 			rcpt_reject(s, "RCPT", 554, "5.7.1", "<%s>: Relay access denied",
 				    s->pending_rcpt_text);
 		break;
-	case SMTPD_RESOLVE_UNKNOWN:
+	case YZ_WIRE_RESOLVE_UNKNOWN:
 		rcpt_reject(s, "RCPT", 550, "5.1.1",
 			    "<%s>: Recipient address rejected: User unknown in virtual mailbox table",
 			    s->pending_rcpt_text);
 		break;
-	case SMTPD_RESOLVE_DISABLED:
+	case YZ_WIRE_RESOLVE_DISABLED:
 		rcpt_reject(s, "RCPT", 550, "5.2.1",
 			    "<%s>: Recipient address rejected: Mailbox disabled",
 			    s->pending_rcpt_text);
 		break;
-	case SMTPD_RESOLVE_LOOP:
+	case YZ_WIRE_RESOLVE_LOOP:
 		rcpt_reject(s, "RCPT", 550, "5.4.6",
 			    "<%s>: Recipient address rejected: Alias expansion loop",
 			    s->pending_rcpt_text);
 		break;
-	case SMTPD_RESOLVE_TOO_MANY:
+	case YZ_WIRE_RESOLVE_TOO_MANY:
 		rcpt_reject(s, "RCPT", 550, "5.5.3",
 			    "<%s>: Recipient address rejected: Alias expansion too large",
 			    s->pending_rcpt_text);
 		break;
-	case SMTPD_RESOLVE_OK:
+	case YZ_WIRE_RESOLVE_OK:
 		if (one_local && quota > 0 && s->srv->mbox_link != NULL &&
 		    yz_link_up(s->srv->mbox_link)) {
 			struct yz_ipc_msg m;
@@ -322,7 +322,7 @@ static void rcpt_resolve_answer(struct smtpd_session *s, const struct yz_ipc_hdr
 		rcpt_accept(s);
 		break;
 	default:
-		if (hdr == NULL || status != SMTPD_RESOLVE_TEMPFAIL)
+		if (hdr == NULL || status != YZ_WIRE_RESOLVE_TEMPFAIL)
 			yz_log_warn("recipient lookup for <%s> failed: %s", s->pending_rcpt_text,
 				    hdr == NULL ? "directory not reachable" : "bad answer");
 		rcpt_reject(s, "RCPT", 451, "4.3.0",
