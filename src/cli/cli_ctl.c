@@ -80,7 +80,7 @@ static int cli_ctl_call(struct cli *c, enum yz_msg_type type, struct yz_ipc_hdr 
 	const char *err;
 	int fd = yz_net_connect_unix(path, false, &err);
 	if (fd < 0) {
-		cli_fail("yizhan is not running (%s: %s)", path, err);
+		cli_fail("yizhan is not running (%s)", err);
 		return -1;
 	}
 	struct yz_ipc_msg m;

@@ -211,3 +211,21 @@ def test_production_mode_drops_privileges():
         assert os.stat(db).st_uid != 0
     finally:
         yz.cleanup()
+
+
+def test_start_daemonizes_with_pid_file(yz_unstarted):
+    yz = yz_unstarted
+    r = yz.cli("start")
+    assert r.returncode == 0
+    pidfile = os.path.join(yz.state, "run", "master.pid")
+    try:
+        wait_for(lambda: yz.roles_running(None), what="daemon roles")
+        pid = int(open(pidfile).read())
+        st = proc_status(pid)
+        assert int(st["PPid"]) == 1 or st["PPid"] != str(os.getpid()), "detached from us"
+        assert yz.status()["pid"] == pid
+    finally:
+        yz.cli("stop", check=False)
+    assert not os.path.exists(pidfile)
+    r = yz.cli("status", check=False)
+    assert r.returncode == 3 and "not running" in r.stderr
