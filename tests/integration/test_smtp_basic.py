@@ -12,57 +12,7 @@ import time
 import pytest
 
 from conftest import Yizhan, wait_for
-
-
-class Raw:
-    """A byte-exact SMTP client over a plain socket."""
-
-    def __init__(self, port, host="127.0.0.1", timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("connection closed; buffered %r" % self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r").decode("utf-8", "replace")
-
-    def reply(self):
-        lines = []
-        while True:
-            ln = self.line()
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                return int(ln[:3]), "\n".join(l[4:] for l in lines)
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def cmd(self, text):
-        self.send(text + "\r\n")
-        return self.reply()
-
-    def closed(self, timeout=5):
-        """True if the server closed the connection (EOF) within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-                self.buf += data
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.sock.close()
+from smtpraw import Raw
 
 
 def smtp(yz, port="smtp_port"):

@@ -9,48 +9,7 @@ import socket
 import pytest
 
 from conftest import Yizhan, wait_for
-
-
-class Raw:
-    """A byte-exact SMTP client over a plain socket."""
-
-    def __init__(self, port, timeout=20):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def line(self):
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("closed; buffered %r" % self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r").decode("utf-8", "replace")
-
-    def reply(self):
-        lines = []
-        while True:
-            ln = self.line()
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                return int(ln[:3]), "\n".join(l[4:] for l in lines)
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def cmd(self, text):
-        self.send(text + "\r\n")
-        return self.reply()
-
-    def pending(self, wait=0.5):
-        """Bytes the server sent without being asked (should be none)."""
-        self.sock.settimeout(wait)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            data = b""
-        self.sock.settimeout(20)
-        return self.buf + data
+from smtpraw import Raw
 
 
 @pytest.fixture

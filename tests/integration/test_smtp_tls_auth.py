@@ -14,66 +14,9 @@ import subprocess
 import pytest
 
 from conftest import Yizhan, wait_for
+from smtpraw import Raw, tls_ctx
 
 ALICE = "alice@example.test"
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-class Raw:
-    """A byte-exact SMTP client; wrap() switches it to TLS."""
-
-    def __init__(self, port, implicit_tls=False, timeout=20):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        if implicit_tls:
-            self.sock = tls_ctx().wrap_socket(self.sock)
-        self.buf = b""
-
-    def wrap(self):
-        assert self.buf == b"", "server sent bytes before the handshake: %r" % self.buf
-        self.sock = tls_ctx().wrap_socket(self.sock)
-
-    def line(self):
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("closed; buffered %r" % self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r").decode("utf-8", "replace")
-
-    def reply(self):
-        lines = []
-        while True:
-            ln = self.line()
-            lines.append(ln)
-            if len(ln) < 4 or ln[3] != "-":
-                return int(ln[:3]), "\n".join(l[4:] for l in lines)
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def cmd(self, text):
-        self.send(text + "\r\n")
-        return self.reply()
-
-    def closed(self, timeout=5):
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    return True
-                self.buf += data
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
-            return True
-        except socket.timeout:
-            return False
 
 
 @pytest.fixture
