@@ -95,7 +95,10 @@ int cli_role_main(struct cli *c)
 	if (cfg == NULL)
 		return 1;
 	yz_config_apply_logging(cfg);
-	return e->run(cfg);
+	/* The role borrows the configuration; it is freed here, after it ran. */
+	int rc = e->run(cfg);
+	yz_config_free(&cfg);
+	return rc;
 }
 
 /* Take a global or command option; returns 1 if consumed (and *i advanced),

@@ -287,6 +287,5 @@ int dir_role_run(struct yz_config *cfg)
 	yz_service_free(&ds.svc);
 	yz_dir_close(&ds.dir);
 	yz_auth_free(&ds.auth);
-	yz_config_free(&cfg);
 	return rc;
 }

@@ -108,6 +108,5 @@ int mailbox_role_run(struct yz_config *cfg)
 	int rc = yz_service_run(mb.svc);
 	pop3d_free(&mb.pop3d);
 	yz_service_free(&mb.svc);
-	yz_config_free(&cfg);
 	return rc;
 }

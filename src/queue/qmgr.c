@@ -228,6 +228,5 @@ int queue_role_run(struct yz_config *cfg)
 		qmgr_forget(&q, q.msgs);
 	yz_service_free(&q.svc);
 	queue_store_close(&q.store);
-	yz_config_free(&cfg);
 	return rc;
 }
