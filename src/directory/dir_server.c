@@ -230,6 +230,7 @@ static void dir_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 	for (struct dir_delayed *d = ds->delayed; d != NULL; d = d->next)
 		if (d->conn == c)
 			d->conn = NULL;
+	yz_ipc_conn_free(&c);
 	ds->nclients--;
 	if (yz_service_stopping(ds->svc) && ds->nclients == 0)
 		yz_service_exit(ds->svc, 0);

@@ -147,7 +147,8 @@ static void link_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct yz_link *link = arg;
 	yz_log_info("link to %s closed: %s", yz_role_name(link->target), reason);
-	link->conn = NULL; /* the conn frees itself after this callback */
+	link->conn = NULL;
+	yz_ipc_conn_free(&c); /* the owner frees a closed conn (ipc_conn.h) */
 	link_schedule_retry(link);
 }
 
@@ -323,6 +324,7 @@ static void ctl_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct yz_service *svc = arg;
 	svc->ctl = NULL;
+	yz_ipc_conn_free(&c);
 	service_begin_stop(svc, "master went away");
 }
 

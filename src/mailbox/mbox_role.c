@@ -50,6 +50,7 @@ static void mbox_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct mbox *mb = arg;
 	mbox_forget_conn(mb, c);
+	yz_ipc_conn_free(&c);
 	mb->nclients--;
 	mbox_maybe_exit(mb);
 }

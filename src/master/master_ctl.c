@@ -107,6 +107,7 @@ static void ctl_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr,
 
 static void ctl_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
+	yz_ipc_conn_free(&c);
 	if (ctl_nclients > 0)
 		ctl_nclients--;
 }

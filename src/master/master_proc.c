@@ -124,6 +124,7 @@ static void proc_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct master_proc *p = arg;
 	p->ctl = NULL;
+	yz_ipc_conn_free(&c);
 }
 
 static struct master_proc *master_spawn(struct master *m, struct master_slot *s)

@@ -142,6 +142,7 @@ static void qmgr_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, str
 static void qmgr_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct qmgr *q = arg;
+	yz_ipc_conn_free(&c);
 	q->nclients--;
 }
 
