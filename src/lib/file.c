@@ -19,9 +19,15 @@
 
 int yz_write_full(int fd, const void *buf, size_t len)
 {
+	return yz_write_full_with(NULL, fd, buf, len);
+}
+
+int yz_write_full_with(ssize_t (*wr)(int fd, const void *buf, size_t len), int fd,
+		       const void *buf, size_t len)
+{
 	const char *p = buf;
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = wr != NULL ? wr(fd, p, len) : write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -15,6 +15,10 @@
 
 /* write(2) all of buf, retrying on EINTR and short writes. */
 int yz_write_full(int fd, const void *buf, size_t len);
+/* The same through another write function (the stores' fault-injection
+ * hooks); wr NULL means write(2). */
+int yz_write_full_with(ssize_t (*wr)(int fd, const void *buf, size_t len), int fd,
+		       const void *buf, size_t len);
 /* read(2) until len bytes or EOF; returns bytes read or -1. */
 ssize_t yz_read_full(int fd, void *buf, size_t len);
 

@@ -161,24 +161,7 @@ void maildir_batch_set_io_hooks(struct maildir_batch *b, const struct maildir_io
 /* write(2) all bytes through the hook. */
 static int mb_write_full(struct maildir_batch *b, int fd, const void *buf, size_t len)
 {
-	if (b->hooks.write == NULL)
-		return yz_write_full(fd, buf, len);
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = b->hooks.write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return yz_write_full_with(b->hooks.write, fd, buf, len);
 }
 
 /* fdatasync(2), or the test hook. */

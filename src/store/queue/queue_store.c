@@ -138,24 +138,7 @@ bool queue_use_syncfs(const struct queue_store *s, size_t n)
 
 int queue_io_write_full(const struct queue_store *s, int fd, const void *buf, size_t len)
 {
-	if (s->hooks.write == NULL)
-		return yz_write_full(fd, buf, len);
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = s->hooks.write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return yz_write_full_with(s->hooks.write, fd, buf, len);
 }
 
 int queue_io_fdatasync(const struct queue_store *s, int fd)
