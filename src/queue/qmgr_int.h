@@ -23,6 +23,7 @@
 #define QMGR_TRANSPORT_RETRY_MS 1000
 #define QMGR_RESOLVE_TIMEOUT_MS 30000
 #define QMGR_DELIVER_TIMEOUT_MS 600000
+#define QMGR_TARGETS_LOG_MAX 2048
 
 struct qmgr;
 
@@ -78,6 +79,10 @@ struct qmgr_update {
 	char status[QUEUE_STATUS_TEXT_MAX + 1];
 	char relay[32];
 	uint64_t delay_ms;
+	/* The final local targets when they differ from the envelope recipient
+	 * (an alias, a plus-address): logged as to=<target>, orig_to=<rcpt>,
+	 * one line each, as Postfix does. Space-separated, bounded. */
+	char targets[QMGR_TARGETS_LOG_MAX];
 };
 
 struct qmgr {
@@ -113,7 +118,7 @@ void qmgr_schedule_msg(struct qmgr *q, struct qmgr_msg *m);
 void qmgr_kick(struct qmgr *q);
 void qmgr_record(struct qmgr *q, struct qmgr_msg *m, uint32_t index, enum queue_rcpt_state st,
 		 unsigned flags, uint32_t attempts, int64_t next_retry, const char *status,
-		 const char *relay, uint64_t delay_ms);
+		 const char *relay, uint64_t delay_ms, const char *targets);
 /* qmgr_bounce.c: queue a DSN for the failed recipients; 0 ok, -1 failed (retry later). */
 int qmgr_bounce(struct qmgr *q, struct qmgr_msg *m, const uint32_t *idx, size_t n,
 		bool delay_notice);

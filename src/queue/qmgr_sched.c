@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,16 +216,32 @@ static void qmgr_finish(struct qmgr_job *j, enum qmgr_outcome oc, const char *te
 			flags |= QUEUE_RCPT_F_DELAY_SENT;
 		rc->status = saved;
 	}
+	char targets[QMGR_TARGETS_LOG_MAX] = "";
+	size_t tl = 0;
+	for (size_t t = 0; t < j->ntargets; t++) {
+		const struct qmgr_target *tg = &j->targets[t];
+		if (j->ntargets == 1 && strcasecmp(tg->account, rc->addr) == 0 && tg->folder[0] == '\0')
+			break; /* the recipient itself: nothing to add */
+		int n = snprintf(targets + tl, sizeof targets - tl, "%s%s", tl ? " " : "", tg->account);
+		if (n < 0 || (size_t)n >= sizeof targets - tl) {
+			targets[tl] = '\0';
+			break;
+		}
+		tl += (size_t)n;
+	}
 	switch (oc) {
 	case QO_DELIVERED:
-		qmgr_record(q, m, j->index, QUEUE_RCPT_DELIVERED, flags, attempts, 0, text, relay, delay);
+		qmgr_record(q, m, j->index, QUEUE_RCPT_DELIVERED, flags, attempts, 0, text, relay, delay,
+			    targets);
 		break;
 	case QO_FAIL:
-		qmgr_record(q, m, j->index, QUEUE_RCPT_FAILED, flags, attempts, 0, text, relay, delay);
+		qmgr_record(q, m, j->index, QUEUE_RCPT_FAILED, flags, attempts, 0, text, relay, delay,
+			    targets);
 		break;
 	default:
 		qmgr_record(q, m, j->index, QUEUE_RCPT_DEFERRED, flags, attempts,
-			    (int64_t)time(NULL) + (int64_t)qmgr_backoff_s(q, attempts), text, relay, delay);
+			    (int64_t)time(NULL) + (int64_t)qmgr_backoff_s(q, attempts), text, relay, delay,
+			    targets);
 		break;
 	}
 	free(j->targets);
@@ -436,6 +453,20 @@ static void qmgr_log_outcome(struct qmgr_msg *m, const struct qmgr_update *u)
 	const char *what = u->state == QUEUE_RCPT_DELIVERED ? "sent"
 			   : u->state == QUEUE_RCPT_FAILED  ? "bounced"
 							    : "deferred";
+	if (u->targets[0] != '\0') {
+		/* One line per final mailbox, with the address it was sent to. */
+		const char *p = u->targets;
+		while (*p != '\0') {
+			size_t n = strcspn(p, " ");
+			yz_log_info("%s: to=<%.*s>, orig_to=<%s>, relay=%s, delay=%.2f, status=%s (%s)",
+				    m->qm->qid, (int)n, p, rc->addr, u->relay,
+				    (double)u->delay_ms / 1000.0, what, u->status);
+			p += n;
+			while (*p == ' ')
+				p++;
+		}
+		return;
+	}
 	char orig[QUEUE_ORCPT_MAX + 32] = "";
 	if (rc->orcpt != NULL && rc->orcpt[0] != '\0') {
 		const char *semi = strchr(rc->orcpt, ';');
@@ -558,7 +589,7 @@ static void qmgr_commit(struct yz_loop *loop, void *arg)
 
 void qmgr_record(struct qmgr *q, struct qmgr_msg *m, uint32_t index, enum queue_rcpt_state st,
 		 unsigned flags, uint32_t attempts, int64_t next_retry, const char *status,
-		 const char *relay, uint64_t delay_ms)
+		 const char *relay, uint64_t delay_ms, const char *targets)
 {
 	struct qmgr_update *u = yz_calloc(1, sizeof *u);
 	u->m = m;
@@ -570,6 +601,7 @@ void qmgr_record(struct qmgr *q, struct qmgr_msg *m, uint32_t index, enum queue_
 	u->delay_ms = delay_ms;
 	snprintf(u->status, sizeof u->status, "%s", status ? status : "");
 	snprintf(u->relay, sizeof u->relay, "%s", relay ? relay : "none");
+	snprintf(u->targets, sizeof u->targets, "%s", targets ? targets : "");
 	u->next = q->updates;
 	q->updates = u;
 	if (!q->commit_scheduled) {

@@ -133,6 +133,11 @@ def test_alias_catchall_plus_and_forward(yz):
     wait_delivered(yz, "alice@example.test", 2)   # sales + plus without folder
     wait_delivered(yz, "bob@example.test", 2)     # sales + catch-all
     wait_delivered(yz, "alice@example.test", 1, folder="lists")
+    # Postfix-shaped log lines: one per final mailbox, with the address used.
+    wait_for(lambda: "to=<bob@example.test>, orig_to=<sales@example.test>, relay=local" in yz.log()
+             and "to=<alice@example.test>, orig_to=<sales@example.test>, relay=local" in yz.log()
+             and "to=<bob@example.test>, orig_to=<nobody-here@example.test>" in yz.log(),
+             what="per-target log lines")
     # The forward waits in the queue (deferred) until outbound delivery exists.
     wait_for(lambda: "to=<fwd@example.test>" in yz.log() and "status=deferred" in yz.log(),
              what="forward deferred")
