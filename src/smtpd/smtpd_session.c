@@ -349,6 +349,8 @@ static void session_free(struct smtpd_session *s)
 	smtpd_data_clear(&s->txn);
 	yz_pool_free(&s->txn_pool);
 	yz_buf_free(&s->line);
+	yz_buf_wipe(&s->auth_user_buf);
+	yz_buf_free(&s->auth_user_buf);
 	free(s->auth_user);
 	free(s);
 }
