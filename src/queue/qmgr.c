@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,12 +22,51 @@
 #define QMGR_CLIENT_PAYLOAD_MAX 4096
 #define QMGR_SCAN_MIN_MS 10000
 
+/* FNV-1a of a queue ID. */
+static size_t qmgr_hash(const char *qid)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const unsigned char *p = (const unsigned char *)qid; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
 struct qmgr_msg *qmgr_find(struct qmgr *q, const char *qid)
 {
-	for (struct qmgr_msg *m = q->msgs; m != NULL; m = m->next)
+	if (q->nbuckets == 0)
+		return NULL;
+	for (struct qmgr_msg *m = q->by_id[qmgr_hash(qid) & (q->nbuckets - 1)]; m != NULL; m = m->hnext)
 		if (strcmp(m->qm->qid, qid) == 0)
 			return m;
 	return NULL;
+}
+
+/* Keep the table at most one message per bucket on average. */
+static void qmgr_index_grow(struct qmgr *q)
+{
+	if (q->nmsgs < q->nbuckets)
+		return;
+	size_t n = q->nbuckets ? q->nbuckets * 2 : 1024;
+	struct qmgr_msg **t = yz_calloc(n, sizeof *t);
+	for (struct qmgr_msg *m = q->msgs; m != NULL; m = m->next) {
+		size_t b = qmgr_hash(m->qm->qid) & (n - 1);
+		m->hnext = t[b];
+		t[b] = m;
+	}
+	free(q->by_id);
+	q->by_id = t;
+	q->nbuckets = n;
+}
+
+static void qmgr_index_del(struct qmgr *q, struct qmgr_msg *m)
+{
+	struct qmgr_msg **pp = &q->by_id[qmgr_hash(m->qm->qid) & (q->nbuckets - 1)];
+	while (*pp != NULL && *pp != m)
+		pp = &(*pp)->hnext;
+	if (*pp == m)
+		*pp = m->hnext;
 }
 
 /* Take ownership of a loaded message and schedule what is left of it. */
@@ -43,11 +83,15 @@ int qmgr_adopt(struct qmgr *q, struct queue_msg *qm, bool recovered)
 	int64_t age_s = (int64_t)time(NULL) - qm->env.arrival;
 	uint64_t now = yz_now_ms();
 	m->arrival_ms = age_s > 0 && (uint64_t)age_s * 1000 < now ? now - (uint64_t)age_s * 1000 : now;
+	q->nmsgs++;
+	qmgr_index_grow(q); /* rebuilds from the list, before m joins it */
 	m->next = q->msgs;
 	if (q->msgs != NULL)
 		q->msgs->prev = m;
 	q->msgs = m;
-	q->nmsgs++;
+	size_t b = qmgr_hash(qm->qid) & (q->nbuckets - 1);
+	m->hnext = q->by_id[b];
+	q->by_id[b] = m;
 	qmgr_schedule_msg(q, m);
 	return 0;
 }
@@ -61,6 +105,7 @@ void qmgr_forget(struct qmgr *q, struct qmgr_msg *m)
 	if (m->next != NULL)
 		m->next->prev = m->prev;
 	q->nmsgs--;
+	qmgr_index_del(q, m);
 	queue_msg_free(&m->qm);
 	free(m->rs);
 	free(m);
@@ -227,6 +272,7 @@ int queue_role_run(struct yz_config *cfg)
 	yz_timer_del(q.loop, &q.scan_timer);
 	while (q.msgs != NULL)
 		qmgr_forget(&q, q.msgs);
+	free(q.by_id);
 	yz_service_free(&q.svc);
 	queue_store_close(&q.store);
 	return rc;

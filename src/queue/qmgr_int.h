@@ -36,6 +36,7 @@ struct qmgr_rcpt {
 
 struct qmgr_msg {
 	struct qmgr_msg *next, *prev;  /* all known messages */
+	struct qmgr_msg *hnext;        /* the chain of its bucket in qmgr.by_id */
 	struct queue_msg *qm;          /* envelope + states (pool owned) */
 	struct qmgr_rcpt *rs;          /* one per recipient */
 	size_t busy;                   /* attempts or status commits in flight */
@@ -94,6 +95,10 @@ struct qmgr {
 	struct yz_link *mbox_link;
 	struct qmgr_msg *msgs;         /* doubly linked */
 	size_t nmsgs;
+	/* By queue ID, so that a notice or a rescan of a large queue (a backlog
+	 * of deferred forwards) costs O(1) per message, not O(n). */
+	struct qmgr_msg **by_id;
+	size_t nbuckets;               /* a power of two */
 	struct qmgr_job *ready;        /* FIFO of attempts to start */
 	struct qmgr_job *ready_tail;
 	size_t inflight;
