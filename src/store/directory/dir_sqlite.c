@@ -415,12 +415,11 @@ static void sq_strv_free(char **v, size_t count)
 	free(v);
 }
 
-/* Every domain, sorted. */
-static int sq_domain_list(void *be, char ***domains_r, size_t *count_r,
-			  struct yz_dir_error *err)
+/* Step st to its end, collecting column 0 of every row into a string
+ * vector; reset st. 0, or -1 through sq_fail naming what failed. */
+static int sq_collect_strv(struct sq *sq, sqlite3_stmt *st, const char *what, char ***v_r,
+			   size_t *n_r, struct yz_dir_error *err)
 {
-	struct sq *sq = be;
-	sqlite3_stmt *st = sq_stmt(sq, ST_DOMAIN_LIST);
 	char **v = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -429,11 +428,20 @@ static int sq_domain_list(void *be, char ***domains_r, size_t *count_r,
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		sq_strv_free(v, n);
-		return sq_fail(sq, err, rc, "list domains");
+		return sq_fail(sq, err, rc, what);
 	}
-	*domains_r = v;
-	*count_r = n;
+	*v_r = v;
+	*n_r = n;
 	return 0;
+}
+
+/* Every domain, sorted. */
+static int sq_domain_list(void *be, char ***domains_r, size_t *count_r,
+			  struct yz_dir_error *err)
+{
+	struct sq *sq = be;
+	return sq_collect_strv(sq, sq_stmt(sq, ST_DOMAIN_LIST), "list domains", domains_r, count_r,
+			       err);
 }
 
 /* Insert an account whose domain must exist. */
@@ -701,19 +709,7 @@ static int sq_alias_targets(void *be, const char *source, size_t limit,
 	sq_bind_text(st, 1, source);
 	sqlite3_bind_int64(st, 2, limit > (size_t)INT64_MAX ? INT64_MAX
 							    : (sqlite3_int64)limit);
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		sq_strv_push(&v, &n, &cap, sq_col_str(st, 0));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		sq_strv_free(v, n);
-		return sq_fail(sq, err, rc, "look up alias");
-	}
-	*targets_r = v;
-	*count_r = n;
-	return 0;
+	return sq_collect_strv(sq, st, "look up alias", targets_r, count_r, err);
 }
 
 const struct yz_dir_backend_ops yz_dir_sqlite_ops = {
