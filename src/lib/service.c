@@ -24,12 +24,17 @@
 #define SERVICE_LINKS_MAX 8
 /* Requests held while a link connects; more fail at once (the caller answers 4xx). */
 #define LINK_WAITING_MAX 4096
+/* How long a request waits for a link that is down (the peer role starting
+ * or restarting) before it fails; and how often that is checked. */
+#define LINK_HOLD_MS 3000
+#define LINK_HOLD_CHECK_MS 100
 
 /* A request made while the link was being (re)established. */
 struct link_waiting {
 	struct link_waiting *next;
 	struct yz_ipc_msg msg;   /* moved in: owns its buffer and fds */
 	uint64_t timeout_ms;
+	uint64_t deadline_ms;    /* fail it if the link is not up by then */
 	yz_ipc_reply_cb *cb;
 	void *arg;
 };
@@ -43,6 +48,7 @@ struct yz_link {
 	bool connecting;
 	uint64_t retry_ms;
 	struct yz_timer *retry_timer;
+	struct yz_timer *hold_timer; /* expires waiting requests */
 };
 
 struct yz_service {
@@ -121,6 +127,9 @@ static void link_schedule_retry(struct yz_link *link)
 	link->retry_ms = link->retry_ms ? link->retry_ms * 2 : LINK_RETRY_MIN_MS;
 	if (link->retry_ms > LINK_RETRY_MAX_MS)
 		link->retry_ms = LINK_RETRY_MAX_MS;
+	/* Requests are waiting: keep trying at the shortest delay. */
+	if (link->nwaiting > 0)
+		link->retry_ms = LINK_RETRY_MIN_MS;
 	link->retry_timer = yz_timer_add(link->svc->loop, link->retry_ms, link_retry_cb, link);
 }
 
@@ -141,6 +150,31 @@ static void link_flush_waiting(struct yz_link *link, bool up)
 		free(w);
 		w = next;
 	}
+}
+
+/* Fail the waiting requests whose hold is over; check again while any wait. */
+static void link_hold_cb(struct yz_loop *loop, void *arg)
+{
+	struct yz_link *link = arg;
+	link->hold_timer = NULL;
+	uint64_t now = yz_now_ms();
+	struct link_waiting **pp = &link->waiting, *last = NULL;
+	while (*pp != NULL) {
+		struct link_waiting *w = *pp;
+		if (w->deadline_ms > now) {
+			last = w;
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		link->nwaiting--;
+		yz_ipc_msg_free(&w->msg);
+		w->cb(NULL, NULL, NULL, w->arg);
+		free(w);
+	}
+	link->waiting_tail = last;
+	if (link->waiting != NULL)
+		link->hold_timer = yz_timer_add(link->svc->loop, LINK_HOLD_CHECK_MS, link_hold_cb, link);
 }
 
 static void link_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
@@ -164,18 +198,17 @@ static void link_on_connect_reply(struct yz_ipc_conn *c, const struct yz_ipc_hdr
 	    yz_ipc_end(r) < 0) {
 		if (fd >= 0)
 			close(fd);
-		link_flush_waiting(link, false);
-		link_schedule_retry(link);
+		link_schedule_retry(link); /* waiting requests wait for their hold */
 		return;
 	}
 	if (!ok) {
-		link_flush_waiting(link, false);
 		link_schedule_retry(link);
 		return;
 	}
 	link->conn = yz_ipc_conn_new(link->svc->loop, fd, LINK_PAYLOAD_MAX, link_on_msg,
 				     link_on_close, link);
 	link->retry_ms = 0;
+	yz_timer_del(link->svc->loop, &link->hold_timer);
 	link_flush_waiting(link, true);
 }
 
@@ -219,6 +252,7 @@ void yz_link_free(struct yz_link **linkp)
 		}
 	}
 	yz_timer_del(svc->loop, &link->retry_timer);
+	yz_timer_del(svc->loop, &link->hold_timer);
 	link_flush_waiting(link, false);
 	if (link->conn != NULL)
 		yz_ipc_conn_free(&link->conn);
@@ -240,11 +274,11 @@ int yz_link_request(struct yz_link *link, struct yz_ipc_msg *m, uint64_t timeout
 		    yz_ipc_reply_cb *cb, void *arg)
 {
 	if (link->conn == NULL) {
-		link_connect(link);
-		/* While the channel is being made, hold the request briefly
-		 * rather than fail it (a role that just started, or a peer that
-		 * restarts); if the peer is down, it fails when the master says so. */
-		if (!link->connecting || link->nwaiting >= LINK_WAITING_MAX) {
+		/* The peer is starting or restarting: hold the request for up to
+		 * LINK_HOLD_MS (less if its own timeout is shorter) rather than
+		 * fail it at once; the caller's callback gets NULLs if the link
+		 * is not up by then. */
+		if (link->nwaiting >= LINK_WAITING_MAX) {
 			yz_ipc_msg_free(m);
 			return -1;
 		}
@@ -252,6 +286,8 @@ int yz_link_request(struct yz_link *link, struct yz_ipc_msg *m, uint64_t timeout
 		w->msg = *m;
 		memset(m, 0, sizeof *m);
 		w->timeout_ms = timeout_ms;
+		uint64_t hold = timeout_ms != 0 && timeout_ms < LINK_HOLD_MS ? timeout_ms : LINK_HOLD_MS;
+		w->deadline_ms = yz_now_ms() + hold;
 		w->cb = cb;
 		w->arg = arg;
 		if (link->waiting_tail != NULL)
@@ -260,6 +296,9 @@ int yz_link_request(struct yz_link *link, struct yz_ipc_msg *m, uint64_t timeout
 			link->waiting = w;
 		link->waiting_tail = w;
 		link->nwaiting++;
+		if (link->hold_timer == NULL)
+			link->hold_timer = yz_timer_add(link->svc->loop, LINK_HOLD_CHECK_MS, link_hold_cb, link);
+		link_connect(link); /* now, not at the end of a long retry delay */
 		return 0;
 	}
 	return yz_ipc_conn_request(link->conn, m, timeout_ms, cb, arg);

@@ -58,8 +58,10 @@ struct yz_link *yz_link_new(struct yz_service *svc, enum yz_role target);
 void yz_link_free(struct yz_link **link);
 bool yz_link_up(const struct yz_link *link);
 /* Send a request; cb gets the reply, or NULLs on timeout, on a dropped
- * connection or when the peer is down (then the caller answers 4xx). The
- * message is consumed either way. */
+ * connection, or when the link is still down after up to 3 s (the peer
+ * starting or restarting: the request is held meanwhile); the caller then
+ * answers 4xx. The message is consumed either way; -1 only when too many
+ * requests are already held (cb is then not called). */
 int yz_link_request(struct yz_link *link, struct yz_ipc_msg *m, uint64_t timeout_ms,
 		    yz_ipc_reply_cb *cb, void *arg);
 uint32_t yz_link_next_id(struct yz_link *link);

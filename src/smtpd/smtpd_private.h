@@ -46,8 +46,6 @@ struct smtpd_limits;
 #define SMTPD_HEADER_FIELDS_MAX 10000 /* header fields in one message */
 #define SMTPD_CHUNK_MAX 65536        /* decoded bytes handed to the writer at once */
 #define SMTPD_IPC_TIMEOUT_MS 30000   /* a directory/mailbox question */
-#define SMTPD_LINK_WAIT_MS 3000      /* wait this long for a role link to come up */
-#define SMTPD_LINK_POLL_MS 50
 #define SMTPD_STOP_GRACE_MS 2000     /* after the 421s at shutdown, exit anyway */
 #define SMTPD_TXT_MAX 1024           /* one reply text */
 #define SMTPD_LISTENERS_MAX 16
@@ -205,10 +203,6 @@ struct smtpd_session {
 	/* the IPC question out (smtpd_session_ask) */
 	uint32_t req_seq;
 	smtpd_answer_cb *answer_cb;
-	bool ask_waiting;          /* the link is down: waiting to send ask_msg */
-	struct yz_ipc_msg ask_msg;
-	struct yz_link *ask_link;
-	uint64_t ask_since;
 	unsigned counts_ok[SMTPD_C__COUNT];
 	unsigned counts_all[SMTPD_C__COUNT];
 	struct smtpd_txn txn;

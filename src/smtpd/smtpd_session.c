@@ -255,22 +255,6 @@ static void session_ask_send(struct smtpd_session *s, struct yz_link *link, stru
 	(void)smtpd_session_release(s);
 }
 
-/* Poll for the link to come up (the peer role may still be starting). */
-static void session_ask_wait(struct yz_loop *loop, void *arg)
-{
-	struct smtpd_session *s = arg;
-	struct yz_ipc_msg m;
-
-	s->step_timer = NULL;
-	if (!yz_link_up(s->ask_link) && yz_now_ms() - s->ask_since < SMTPD_LINK_WAIT_MS) {
-		s->step_timer = yz_timer_add(s->srv->loop, SMTPD_LINK_POLL_MS, session_ask_wait, s);
-		return;
-	}
-	m = s->ask_msg;
-	s->ask_waiting = false;
-	session_ask_send(s, s->ask_link, &m);
-}
-
 /* Ask another role for the session. */
 void smtpd_session_ask(struct smtpd_session *s, struct yz_link *link, struct yz_ipc_msg *m,
 		       smtpd_answer_cb *cb)
@@ -279,16 +263,8 @@ void smtpd_session_ask(struct smtpd_session *s, struct yz_link *link, struct yz_
 	s->answer_cb = cb;
 	s->req_active = true;
 	smtpd_session_hold(s); /* for the request */
-	if (link != NULL && !yz_link_up(link)) {
-		/* The message moves into the session until the link is up
-		 * (yz_link_request fails at once while it is down). */
-		s->ask_msg = *m;
-		s->ask_link = link;
-		s->ask_since = yz_now_ms();
-		s->ask_waiting = true;
-		s->step_timer = yz_timer_add(s->srv->loop, SMTPD_LINK_POLL_MS, session_ask_wait, s);
-		return;
-	}
+	/* A link that is down holds the request until it is up (or fails it
+	 * after a few seconds): see yz_link_request. */
 	session_ask_send(s, link, m);
 }
 
@@ -313,14 +289,6 @@ static void session_finish(struct smtpd_session *s)
 	s->sleep_holds = false;
 	yz_timer_del(srv->loop, &s->sleep_timer);
 	yz_timer_del(srv->loop, &s->step_timer);
-	if (s->ask_waiting) {
-		/* The question was never sent: drop it and its hold. */
-		s->ask_waiting = false;
-		s->req_active = false;
-		yz_ipc_msg_free(&s->ask_msg);
-		if (s->refs > 0)
-			s->refs--;
-	}
 	if (s->in_commit)
 		smtpd_queue_forget(srv, s);
 	if (s->txn.writer != NULL)
