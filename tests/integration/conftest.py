@@ -6,8 +6,10 @@ accounts alice@ and bob@ (passwords in yz.passwords). Ports are picked free
 per instance and written into its yizhan.conf, so tests never collide with a
 dev instance on the standard dev ports.
 """
+import glob
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,10 +27,30 @@ PORT_NAMES = ("smtp_port", "submission_port", "submissions_port", "imap_port",
               "imaps_port", "pop3_port", "pop3s_port", "admin_port")
 
 
+_used_ports = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so that no client
+    connection of a running test can take it before the daemon binds it."""
+    lo, hi = 20000, 32000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = min(hi, int(f.read().split()[0]))
+    except (OSError, ValueError):
+        pass
+    for _ in range(1000):
+        port = random.randrange(lo, hi)
+        if port in _used_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _used_ports.add(port)
+        return port
+    raise RuntimeError("no free port")
 
 
 def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
@@ -190,3 +212,32 @@ def yz():
     if inst.proc is not None and inst.proc.poll() is not None and inst.proc.returncode != 0:
         print(inst.log())
     inst.cleanup()
+
+
+@pytest.fixture
+def yz_with():
+    """Start instances with extra configuration lines: yz_with("name = value\n")."""
+    made = []
+
+    def make(extra):
+        inst = Yizhan(extra_conf=extra)
+        inst.init()
+        inst.start()
+        made.append(inst)
+        return inst
+    yield make
+    for inst in made:
+        inst.cleanup()
+
+
+def delivered(yz, address, qid, timeout=15):
+    """The content delivered to address for queue id qid (its Received line)."""
+    def find():
+        for d in ("new", "cur"):
+            for path in glob.glob(os.path.join(yz.maildir(address), d, "*")):
+                with open(path, "rb") as f:
+                    data = f.read()
+                if (" id %s" % qid).encode() in data:
+                    return data
+        return None
+    return wait_for(find, timeout=timeout, what="delivery of %s" % qid)

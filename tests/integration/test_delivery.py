@@ -245,63 +245,51 @@ def send_raw(yz, sender, rcpts, body):
     s.quit()
 
 
-def test_over_quota_defers_then_delay_notice_then_bounce():
+def test_over_quota_defers_then_delay_notice_then_bounce(yz_with):
     """Over quota at delivery: deferred, a delay DSN after delay_warning_time,
     then past maximal_queue_lifetime a failure DSN (RFC 3464) to the sender,
     and the message leaves the queue."""
-    from conftest import Yizhan
-    yz = Yizhan(extra_conf="maximal_queue_lifetime = 3s\nminimal_backoff_time = 1s\n"
-                "maximal_backoff_time = 1s\ndelay_warning_time = 1s\n")
-    try:
-        yz.init()
-        yz.start()
-        yz.cli("user", "quota", "bob@example.test", "100")
-        send_raw(yz, "alice@example.test", ["bob@example.test"],
-                 b"Subject: too big for bob\r\nMessage-ID: <q1@example.test>\r\n\r\n" + b"x" * 500 + b"\r\n")
-        wait_for(lambda: "to=<bob@example.test>" in yz.log() and "status=deferred" in yz.log(),
-                 what="deferred for quota")
+    yz = yz_with("maximal_queue_lifetime = 3s\nminimal_backoff_time = 1s\n"
+                 "maximal_backoff_time = 1s\ndelay_warning_time = 1s\n")
+    yz.cli("user", "quota", "bob@example.test", "100")
+    send_raw(yz, "alice@example.test", ["bob@example.test"],
+             b"Subject: too big for bob\r\nMessage-ID: <q1@example.test>\r\n\r\n" + b"x" * 500 + b"\r\n")
+    wait_for(lambda: "to=<bob@example.test>" in yz.log() and "status=deferred" in yz.log(),
+             what="deferred for quota")
 
-        def dsns():
-            out = []
-            for p in maildir_files(yz, "alice@example.test"):
-                out.append(read(p))
-            return out
-        wait_for(lambda: any(b"Undelivered Mail Returned to Sender" in d for d in dsns()),
-                 timeout=30, what="failure DSN")
-        failure = [d for d in dsns() if b"Undelivered Mail Returned to Sender" in d][0]
-        assert failure.startswith(b"Return-Path: <>\r\n")
-        assert b"Content-Type: multipart/report; report-type=delivery-status;" in failure
-        assert b"Final-Recipient: rfc822; bob@example.test" in failure
-        assert b"Action: failed" in failure
-        assert b"Status: 4.2.2" in failure
-        assert b"Subject: too big for bob" in failure  # the original comes back
-        assert any(b"Delayed Mail (still being retried)" in d and b"Action: delayed" in d
-                   for d in dsns()), "a delay notice came first"
-        assert "status=bounced" in yz.log()
-        wait_for(lambda: not os.listdir(os.path.join(yz.state, "queue", "active")),
-                 what="queue empty")
-        assert maildir_files(yz, "bob@example.test") == []
-    finally:
-        yz.cleanup()
+    def dsns():
+        out = []
+        for p in maildir_files(yz, "alice@example.test"):
+            out.append(read(p))
+        return out
+    wait_for(lambda: any(b"Undelivered Mail Returned to Sender" in d for d in dsns()),
+             timeout=30, what="failure DSN")
+    failure = [d for d in dsns() if b"Undelivered Mail Returned to Sender" in d][0]
+    assert failure.startswith(b"Return-Path: <>\r\n")
+    assert b"Content-Type: multipart/report; report-type=delivery-status;" in failure
+    assert b"Final-Recipient: rfc822; bob@example.test" in failure
+    assert b"Action: failed" in failure
+    assert b"Status: 4.2.2" in failure
+    assert b"Subject: too big for bob" in failure  # the original comes back
+    assert any(b"Delayed Mail (still being retried)" in d and b"Action: delayed" in d
+               for d in dsns()), "a delay notice came first"
+    assert "status=bounced" in yz.log()
+    wait_for(lambda: not os.listdir(os.path.join(yz.state, "queue", "active")),
+             what="queue empty")
+    assert maildir_files(yz, "bob@example.test") == []
 
 
-def test_bounce_of_a_bounce_is_never_sent():
+def test_bounce_of_a_bounce_is_never_sent(yz_with):
     """A message from the null sender that fails is dropped with a log line:
     no DSN about a DSN."""
-    from conftest import Yizhan
-    yz = Yizhan(extra_conf="maximal_queue_lifetime = 1s\nbounce_queue_lifetime = 1s\n"
-                "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n")
-    try:
-        yz.init()
-        yz.start()
-        yz.cli("user", "quota", "bob@example.test", "100")
-        send_raw(yz, "", ["bob@example.test"], b"Subject: a bounce\r\n\r\n" + b"y" * 500 + b"\r\n")
-        wait_for(lambda: "status=bounced" in yz.log(), timeout=30, what="given up")
-        wait_for(lambda: not os.listdir(os.path.join(yz.state, "queue", "active")),
-                 what="queue empty")
-        assert "notification" not in yz.log()
-    finally:
-        yz.cleanup()
+    yz = yz_with("maximal_queue_lifetime = 1s\nbounce_queue_lifetime = 1s\n"
+                 "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\n")
+    yz.cli("user", "quota", "bob@example.test", "100")
+    send_raw(yz, "", ["bob@example.test"], b"Subject: a bounce\r\n\r\n" + b"y" * 500 + b"\r\n")
+    wait_for(lambda: "status=bounced" in yz.log(), timeout=30, what="given up")
+    wait_for(lambda: not os.listdir(os.path.join(yz.state, "queue", "active")),
+             what="queue empty")
+    assert "notification" not in yz.log()
 
 
 def _mount_tmpfs(path, size):

@@ -19,22 +19,6 @@ def smtp(yz, port="smtp_port"):
     return smtplib.SMTP("127.0.0.1", yz.ports[port], timeout=20)
 
 
-@pytest.fixture
-def yz_with():
-    """Start instances with extra configuration lines."""
-    made = []
-
-    def make(extra):
-        inst = Yizhan(extra_conf=extra)
-        inst.init()
-        inst.start()
-        made.append(inst)
-        return inst
-    yield make
-    for inst in made:
-        inst.cleanup()
-
-
 def greeted(yz, port="smtp_port"):
     c = Raw(yz.ports[port])
     code, text = c.reply()

@@ -8,23 +8,8 @@ import socket
 
 import pytest
 
-from conftest import Yizhan, wait_for
+from conftest import Yizhan, wait_for, delivered
 from smtpraw import Raw
-
-
-@pytest.fixture
-def yz_with():
-    made = []
-
-    def make(extra):
-        inst = Yizhan(extra_conf=extra)
-        inst.init()
-        inst.start()
-        made.append(inst)
-        return inst
-    yield make
-    for inst in made:
-        inst.cleanup()
 
 
 def start_txn(yz, rcpt="alice@example.test", mail="<a@remote.example>"):
@@ -34,19 +19,6 @@ def start_txn(yz, rcpt="alice@example.test", mail="<a@remote.example>"):
     assert c.cmd("MAIL FROM:%s" % mail)[0] == 250
     assert c.cmd("RCPT TO:<%s>" % rcpt)[0] == 250
     return c
-
-
-def delivered(yz, address, qid, timeout=15):
-    """The content delivered to address for queue id qid."""
-    def find():
-        for d in ("new", "cur"):
-            for path in glob.glob(os.path.join(yz.maildir(address), d, "*")):
-                with open(path, "rb") as f:
-                    data = f.read()
-                if (" id %s" % qid).encode() in data:
-                    return data
-        return None
-    return wait_for(find, timeout=timeout, what="delivery of %s" % qid)
 
 
 def qid_of(text):

@@ -13,41 +13,14 @@ import subprocess
 
 import pytest
 
-from conftest import Yizhan, wait_for
+from conftest import Yizhan, wait_for, delivered
 from smtpraw import Raw, tls_ctx
 
 ALICE = "alice@example.test"
 
 
-@pytest.fixture
-def yz_with():
-    made = []
-
-    def make(extra):
-        inst = Yizhan(extra_conf=extra)
-        inst.init()
-        inst.start()
-        made.append(inst)
-        return inst
-    yield make
-    for inst in made:
-        inst.cleanup()
-
-
 def plain(user, password, authzid=""):
     return base64.b64encode(("%s\0%s\0%s" % (authzid, user, password)).encode()).decode()
-
-
-def delivered(yz, address, qid, timeout=15):
-    def find():
-        for d in ("new", "cur"):
-            for path in glob.glob(os.path.join(yz.maildir(address), d, "*")):
-                with open(path, "rb") as f:
-                    data = f.read()
-                if (" id %s" % qid).encode() in data:
-                    return data
-        return None
-    return wait_for(find, timeout=timeout, what="delivery of %s" % qid)
 
 
 def test_starttls_then_auth_on_port_25(yz):
