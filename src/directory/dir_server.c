@@ -5,6 +5,17 @@
  * growing per-client delay of dir_auth.c, on a timer, so the role never
  * sleeps. The database is opened after the privilege drop, so every file
  * SQLite creates belongs to the yizhan user.
+ *
+ * Lookups run in turns (dir_cache.h): the first lookup handled in a loop
+ * turn opens one read transaction, a deferred call ends it once every ready
+ * event of the turn was handled, and the lookups in between share it and
+ * the cache of resolutions, which is dropped whenever the data generation
+ * changed. Authentication never runs inside a turn: its argon2id takes tens
+ * of milliseconds, and the read transaction (which holds back WAL
+ * checkpoints of the CLI's writes) must stay short.
+ *
+ * Must never: answer from a cache whose generation was not checked in the
+ * current turn; keep the read transaction past the end of a loop turn.
  */
 #include "directory/dir_server.h"
 
@@ -14,6 +25,7 @@
 #include <unistd.h>
 
 #include "directory/dir_auth.h"
+#include "directory/dir_cache.h"
 #include "lib/ipc.h"
 #include "lib/ipc_conn.h"
 #include "lib/ipc_msg.h"
@@ -42,6 +54,8 @@ struct dir_server {
 	struct yz_config *cfg;
 	struct yz_dir *dir;
 	struct yz_auth *auth;
+	struct dir_cache *cache;
+	bool turn_end_pending; /* dir_turn_end is deferred */
 	size_t nclients;
 	struct dir_delayed *delayed; /* AUTH answers waiting for their delay */
 };
@@ -63,11 +77,36 @@ static void dir_send_error(struct yz_ipc_conn *c, uint32_t reqid, enum yz_msg_er
 	yz_ipc_conn_send(c, &m);
 }
 
+/* Deferred: the loop turn is over; drop its read transaction. */
+static void dir_turn_end(struct yz_loop *loop, void *arg)
+{
+	struct dir_server *ds = arg;
+	(void)loop;
+	ds->turn_end_pending = false;
+	if (ds->cache != NULL)
+		dir_cache_turn_end(ds->cache);
+}
+
+/* Before a lookup: make sure this loop turn has its read transaction (a
+ * failure to open one leaves the lookups uncached, each in its own
+ * transaction, which then report the error themselves). */
+static void dir_turn(struct dir_server *ds)
+{
+	if (dir_cache_in_turn(ds->cache))
+		return;
+	(void)dir_cache_turn_begin(ds->cache);
+	if (!ds->turn_end_pending) {
+		ds->turn_end_pending = true;
+		yz_loop_defer(yz_service_loop(ds->svc), dir_turn_end, ds);
+	}
+}
+
 static void dir_resolve(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid, const char *addr)
 {
 	struct yz_resolve_result res;
 	memset(&res, 0, sizeof res);
-	yz_dir_resolve(ds->dir, addr, yz_cfg_str(ds->cfg, YZ_P_PLUS_SEPARATOR),
+	dir_turn(ds);
+	dir_cache_resolve(ds->cache, addr, yz_cfg_str(ds->cfg, YZ_P_PLUS_SEPARATOR),
 		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_DEPTH),
 		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_EXPANSION), &res);
 	struct yz_ipc_msg m;
@@ -94,7 +133,8 @@ static bool dir_sender_owned(struct dir_server *ds, const char *user, const char
 		return true;
 	struct yz_resolve_result res;
 	memset(&res, 0, sizeof res);
-	yz_dir_resolve(ds->dir, sender, yz_cfg_str(ds->cfg, YZ_P_PLUS_SEPARATOR),
+	dir_turn(ds);
+	dir_cache_resolve(ds->cache, sender, yz_cfg_str(ds->cfg, YZ_P_PLUS_SEPARATOR),
 		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_DEPTH),
 		       (unsigned)yz_cfg_int(ds->cfg, YZ_P_ALIAS_MAX_EXPANSION), &res);
 	bool owned = false;
@@ -136,6 +176,8 @@ static void dir_delayed_send(struct yz_loop *loop, void *arg)
 static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid, const char *user,
 		     char *password, const char *ip, const char *service)
 {
+	/* Out of the turn: the hash must not hold the read transaction. */
+	dir_cache_turn_end(ds->cache);
 	uint64_t now = yz_now_ms();
 	uint64_t delay = yz_auth_delay_ms(ds->auth, ip, now);
 	char *canonical = NULL;
@@ -189,7 +231,8 @@ static void dir_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, stru
 	case YZ_MSG_DIR_DOMAIN: {
 		if (yz_ipc_get_str_dup(r, YZ_IPC_ADDR_MAX, NULL, &a) < 0 || yz_ipc_end(r) < 0)
 			goto malformed;
-		int ex = yz_dir_domain_exists(ds->dir, a);
+		dir_turn(ds);
+		int ex = dir_cache_domain_exists(ds->cache, a);
 		dir_bool_reply(c, hdr->reqid, ex == 1, ex < 0);
 		break;
 	}
@@ -264,6 +307,7 @@ static void dir_open_db(struct yz_loop *loop, void *arg)
 	yz_dir_set_hash_params(ds->dir, (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_T_COST),
 			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_M_COST),
 			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_PARALLELISM));
+	ds->cache = dir_cache_new(ds->dir, DIR_CACHE_MAX);
 }
 
 int dir_role_run(struct yz_config *cfg)
@@ -286,6 +330,7 @@ int dir_role_run(struct yz_config *cfg)
 	yz_loop_defer(yz_service_loop(ds.svc), dir_open_db, &ds);
 	int rc = yz_service_run(ds.svc);
 	yz_service_free(&ds.svc);
+	dir_cache_free(&ds.cache);
 	yz_dir_close(&ds.dir);
 	yz_auth_free(&ds.auth);
 	return rc;

@@ -5,7 +5,7 @@
  * non-empty domain with and without force), quota syntax, migrations
  * idempotent on reopen, and recipient resolution (aliases, catch-all,
  * loops, depth and expansion limits, plus-addressing, case-insensitivity,
- * disabled accounts).
+ * disabled accounts), read transactions and the data generation.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -500,6 +500,97 @@ static long long raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* Read transactions and the data generation: unchanged data keeps it;
+ * a commit by another connection, a write through this dir, or a raw
+ * write by SQLite itself moves it; inside a read transaction the snapshot
+ * does not move; a write inside a read ends it. */
+static void test_read_generation(void **state)
+{
+	(void)state;
+	char path[256];
+	tmp_db(path, sizeof path);
+	rm_db(path);
+	const char *e = NULL;
+	struct yz_dir *dir = yz_dir_open("sqlite", path, &e);
+	struct yz_dir *other = yz_dir_open("sqlite", path, &e);
+	assert_non_null(dir);
+	assert_non_null(other);
+	yz_dir_set_hash_params(other, 1, 64, 1);
+	uint64_t g0, g1, g2;
+	assert_false(yz_dir_in_read(dir));
+	assert_int_equal(yz_dir_read_begin(dir, &g0, &err), 0);
+	assert_true(yz_dir_in_read(dir));
+	/* Nested: the same transaction, the same generation. */
+	assert_int_equal(yz_dir_read_begin(dir, &g1, &err), 0);
+	assert_true(g1 == g0);
+	yz_dir_read_end(dir);
+	assert_false(yz_dir_in_read(dir));
+	yz_dir_read_end(dir);
+	/* Nothing changed. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(yz_dir_read_begin(dir, &g1, &err), 0);
+		assert_true(g1 == g0);
+		assert_int_equal(yz_dir_domain_exists(dir, "example.test"), 0);
+		yz_dir_read_end(dir);
+	}
+	/* Another connection commits. */
+	assert_int_equal(yz_dir_domain_add(other, "example.test", &err), 0);
+	assert_int_equal(yz_dir_read_begin(dir, &g1, &err), 0);
+	assert_true(g1 != g0);
+	assert_int_equal(yz_dir_domain_exists(dir, "example.test"), 1);
+	/* Inside the snapshot, a later commit is not seen... */
+	assert_int_equal(yz_dir_user_add(other, "a@example.test", "pw", NULL, NULL, 0, &err), 0);
+	struct yz_dir_account a;
+	assert_int_equal(yz_dir_user_get(dir, "a@example.test", &a, &err), -1);
+	assert_int_equal(yz_dir_last_error_code(dir), YZ_DIR_ERR_NOT_FOUND);
+	yz_dir_read_end(dir);
+	/* ...until the next read transaction. */
+	assert_int_equal(yz_dir_read_begin(dir, &g2, &err), 0);
+	assert_true(g2 != g1);
+	assert_int_equal(yz_dir_user_get(dir, "a@example.test", &a, &err), 0);
+	yz_dir_account_clear(&a);
+	yz_dir_read_end(dir);
+	/* A write through this dir inside a read ends the read and moves the
+	 * generation. */
+	assert_int_equal(yz_dir_read_begin(dir, &g1, &err), 0);
+	assert_int_equal(yz_dir_domain_add(dir, "second.test", &err), 0);
+	assert_false(yz_dir_in_read(dir));
+	assert_int_equal(yz_dir_read_begin(dir, &g2, &err), 0);
+	assert_true(g2 != g1);
+	assert_int_equal(yz_dir_domain_exists(dir, "second.test"), 1);
+	yz_dir_read_end(dir);
+	/* A commit straight through SQLite (no yizhan code involved). */
+	sqlite3 *raw;
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "UPDATE accounts SET quota = 7", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(raw);
+	assert_int_equal(yz_dir_read_begin(dir, &g1, &err), 0);
+	assert_true(g1 != g2);
+	assert_int_equal(yz_dir_user_get(dir, "a@example.test", &a, &err), 0);
+	assert_int_equal(a.quota, 7);
+	yz_dir_account_clear(&a);
+	/* Closing with a read transaction open is clean. */
+	yz_dir_close(&dir);
+	yz_dir_close(&other);
+	rm_db(path);
+
+	/* The in-memory twin: the same calls, its own writes move it. */
+	struct yz_dir *mem = mem_dir();
+	dir = mem;
+	assert_int_equal(yz_dir_read_begin(mem, &g0, &err), 0);
+	yz_dir_read_end(mem);
+	assert_int_equal(yz_dir_read_begin(mem, &g1, &err), 0);
+	assert_true(g1 == g0);
+	OK(yz_dir_domain_add(mem, "example.test", &err));
+	assert_false(yz_dir_in_read(mem));
+	assert_int_equal(yz_dir_read_begin(mem, &g2, &err), 0);
+	assert_true(g2 != g1);
+	assert_int_equal(yz_dir_domain_exists(mem, "example.test"), 1);
+	yz_dir_read_end(mem);
+	yz_dir_close(&mem);
+}
+
 static void test_file_db_migrations(void **state)
 {
 	(void)state;
@@ -861,6 +952,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_domain_del_force, setup, teardown),
 		cmocka_unit_test(test_parse_quota),
 		cmocka_unit_test(test_file_db_migrations),
+		cmocka_unit_test(test_read_generation),
 		cmocka_unit_test_setup_teardown(test_resolve_basic, setup_resolve, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_aliases, setup_resolve, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_loops_and_limits, setup_resolve, teardown),

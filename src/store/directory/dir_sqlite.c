@@ -10,7 +10,9 @@
  * failure; every query is a prepared statement with bound parameters.
  *
  * Must never: build SQL from input; leave a transaction open after a call
- * returns; open a database whose schema is newer than this code knows.
+ * returns, except the read transaction between read_begin and read_end
+ * (which never writes); open a database whose schema is newer than this
+ * code knows.
  *
  * Schema versions: 1 = domains, accounts, aliases. Later issues add
  * mailing lists and DKIM keys as migrations 2, 3, ... at the end of
@@ -77,6 +79,9 @@ enum sq_stmt_id {
 	ST_ALIAS_LIST_DOMAIN,
 	ST_ALIAS_LIST_SOURCE,
 	ST_ALIAS_TARGETS,
+	ST_READ_BEGIN,
+	ST_DATA_VERSION,
+	ST_READ_END,
 	ST_COUNT
 };
 
@@ -116,6 +121,11 @@ static const char *const sq_sql[ST_COUNT] = {
 		"SELECT source, target FROM aliases WHERE source = ?1 ORDER BY target",
 	[ST_ALIAS_TARGETS] =
 		"SELECT target FROM aliases WHERE source = ?1 ORDER BY id LIMIT ?2",
+	/* A deferred BEGIN takes no lock; the PRAGMA that follows reads the
+	 * database header and so opens the snapshot. */
+	[ST_READ_BEGIN] = "BEGIN",
+	[ST_DATA_VERSION] = "PRAGMA data_version",
+	[ST_READ_END] = "COMMIT",
 };
 
 struct sq {
@@ -712,6 +722,47 @@ static int sq_alias_targets(void *be, const char *source, size_t limit,
 	return sq_collect_strv(sq, st, "look up alias", targets_r, count_r, err);
 }
 
+/* Open a read transaction: BEGIN, then a read of the header that takes the
+ * WAL read lock and fixes the snapshot. The version is the pager's data
+ * version (SQLITE_FCNTL_DATA_VERSION), which changes with every commit,
+ * by this connection or any other, once a read transaction has started;
+ * PRAGMA data_version (other connections only) is folded in as well so
+ * that the answer does not rest on one mechanism alone. */
+static int sq_read_begin(void *be, uint64_t *version_r, struct yz_dir_error *err)
+{
+	struct sq *sq = be;
+	int rc = sq_run(sq_stmt(sq, ST_READ_BEGIN));
+	if (rc != SQLITE_DONE)
+		return sq_fail(sq, err, rc, "begin read");
+	sqlite3_stmt *st = sq_stmt(sq, ST_DATA_VERSION);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		sq_fail(sq, err, rc, "read data version");
+		return sq_rollback(sq);
+	}
+	uint64_t pragma = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	unsigned int pager = 0;
+	rc = sqlite3_file_control(sq->db, "main", SQLITE_FCNTL_DATA_VERSION, &pager);
+	if (rc != SQLITE_OK) {
+		sq_fail(sq, err, rc, "read data version");
+		return sq_rollback(sq);
+	}
+	*version_r = (pragma << 32) ^ (uint64_t)pager;
+	return 0;
+}
+
+/* End a read transaction (it wrote nothing: COMMIT only drops the lock). */
+static void sq_read_end(void *be)
+{
+	struct sq *sq = be;
+	if (sqlite3_get_autocommit(sq->db))
+		return; /* an error already ended it */
+	if (sq_run(sq_stmt(sq, ST_READ_END)) != SQLITE_DONE)
+		sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 const struct yz_dir_backend_ops yz_dir_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -731,4 +782,6 @@ const struct yz_dir_backend_ops yz_dir_sqlite_ops = {
 	.alias_del = sq_alias_del,
 	.alias_list = sq_alias_list,
 	.alias_targets = sq_alias_targets,
+	.read_begin = sq_read_begin,
+	.read_end = sq_read_end,
 };

@@ -25,6 +25,11 @@ struct yz_dir {
 	void *be;
 	struct yz_dir_error err;
 	uint32_t t_cost, m_cost_kib, parallelism;
+	bool in_read;           /* a read transaction is open */
+	bool wrote;             /* a write went through since the last read_begin */
+	bool have_be_version;   /* be_version holds a value */
+	uint64_t be_version;    /* the backend's version at the last read_begin */
+	uint64_t generation;    /* what yz_dir_read_begin hands out */
 };
 
 /* Every backend this build knows, by name. */
@@ -118,6 +123,7 @@ void yz_dir_close(struct yz_dir **dirp)
 	struct yz_dir *dir = *dirp;
 	if (dir == NULL)
 		return;
+	yz_dir_read_end(dir);
 	dir->ops->close(dir->be);
 	free(dir);
 	*dirp = NULL;
@@ -136,6 +142,49 @@ void yz_dir_set_hash_params(struct yz_dir *dir, uint32_t t_cost,
 enum yz_dir_err yz_dir_last_error_code(const struct yz_dir *dir)
 {
 	return dir->err.code;
+}
+
+/* Open a read transaction and report the data generation. */
+int yz_dir_read_begin(struct yz_dir *dir, uint64_t *generation_r,
+		      const char **error_r)
+{
+	if (!dir->in_read) {
+		uint64_t v;
+		if (dir->ops->read_begin(dir->be, &v, &dir->err) < 0)
+			return dir_ret(dir, -1, error_r);
+		dir->in_read = true;
+		if (!dir->have_be_version || v != dir->be_version || dir->wrote)
+			dir->generation++;
+		dir->have_be_version = true;
+		dir->be_version = v;
+		dir->wrote = false;
+	}
+	*generation_r = dir->generation;
+	return 0;
+}
+
+/* End the read transaction, if one is open. */
+void yz_dir_read_end(struct yz_dir *dir)
+{
+	if (!dir->in_read)
+		return;
+	dir->ops->read_end(dir->be);
+	dir->in_read = false;
+}
+
+/* Is a read transaction open? */
+bool yz_dir_in_read(const struct yz_dir *dir)
+{
+	return dir->in_read;
+}
+
+/* Before a mutating backend call: leave any read transaction (a write
+ * needs its own) and make the next read_begin report a new generation,
+ * whatever the backend's version says. */
+static void dir_write_prepare(struct yz_dir *dir)
+{
+	yz_dir_read_end(dir);
+	dir->wrote = true;
 }
 
 /* Normalize a domain argument, failing with INVALID. */
@@ -184,6 +233,7 @@ int yz_dir_domain_add(struct yz_dir *dir, const char *domain,
 	char d[YZ_DIR_DOMAIN_MAX + 1];
 	if (dir_norm_domain(dir, domain, d, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->domain_add(dir->be, d, (long long)time(NULL),
 						 &dir->err), error_r);
 }
@@ -195,6 +245,7 @@ int yz_dir_domain_del(struct yz_dir *dir, const char *domain, bool force,
 	char d[YZ_DIR_DOMAIN_MAX + 1];
 	if (dir_norm_domain(dir, domain, d, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->domain_del(dir->be, d, force, &dir->err),
 		       error_r);
 }
@@ -298,6 +349,7 @@ int yz_dir_user_add(struct yz_dir *dir, const char *address,
 		.enabled = true,
 		.created = (long long)time(NULL),
 	};
+	dir_write_prepare(dir);
 	int ret = dir->ops->user_add(dir->be, &acct, domain, &dir->err);
 	free(h);
 	return dir_ret(dir, ret, error_r);
@@ -310,6 +362,7 @@ int yz_dir_user_del(struct yz_dir *dir, const char *address,
 	char a[YZ_DIR_ADDRESS_MAX + 1];
 	if (dir_norm_addr(dir, address, false, a, NULL, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->user_del(dir->be, a, &dir->err), error_r);
 }
 
@@ -390,6 +443,7 @@ int yz_dir_user_passwd(struct yz_dir *dir, const char *address,
 		return -1;
 	if (dir_hash_password(dir, password, &h, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	int ret = dir->ops->user_set_hash(dir->be, a, h, &dir->err);
 	free(h);
 	return dir_ret(dir, ret, error_r);
@@ -404,6 +458,7 @@ int yz_dir_user_set_quota(struct yz_dir *dir, const char *address,
 		return -1;
 	if (quota > YZ_DIR_QUOTA_MAX)
 		return dir_fail(dir, error_r, YZ_DIR_ERR_INVALID, "quota: too large");
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->user_set_quota(dir->be, a, quota, &dir->err),
 		       error_r);
 }
@@ -415,6 +470,7 @@ int yz_dir_user_set_enabled(struct yz_dir *dir, const char *address,
 	char a[YZ_DIR_ADDRESS_MAX + 1];
 	if (dir_norm_addr(dir, address, false, a, NULL, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->user_set_enabled(dir->be, a, enabled,
 						       &dir->err), error_r);
 }
@@ -429,6 +485,7 @@ int yz_dir_alias_add(struct yz_dir *dir, const char *source,
 		return -1;
 	if (dir_norm_addr(dir, target, false, t, &tdom, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->alias_add(dir->be, s, sdom, t, tdom,
 						&dir->err), error_r);
 }
@@ -442,6 +499,7 @@ int yz_dir_alias_del(struct yz_dir *dir, const char *source,
 		return -1;
 	if (target != NULL && dir_norm_addr(dir, target, false, t, NULL, error_r) < 0)
 		return -1;
+	dir_write_prepare(dir);
 	return dir_ret(dir, dir->ops->alias_del(dir->be, s,
 						target != NULL ? t : NULL,
 						&dir->err), error_r);

@@ -78,6 +78,26 @@ void yz_dir_set_hash_params(struct yz_dir *dir, uint32_t t_cost,
 /* The code of the last failure on this dir. */
 enum yz_dir_err yz_dir_last_error_code(const struct yz_dir *dir);
 
+/*
+ * Read transactions: every lookup between yz_dir_read_begin() and
+ * yz_dir_read_end() reads one snapshot and shares one lock (instead of one
+ * autocommit transaction per statement). *generation_r is a counter of this
+ * dir that changes whenever the data may have changed since the previous
+ * read_begin: a commit by any connection (another process's included) or
+ * a write through this dir; an unchanged value guarantees the data is the
+ * same as in the previous read transaction (what a cache of lookups needs).
+ * Hold one only briefly: writers never wait for a WAL reader, but the WAL
+ * cannot be checkpointed past it. A mutating call made inside one ends it
+ * first. read_begin inside an open one only reports the generation. 0, or
+ * -1 (code TEMP) with no transaction open.
+ */
+int yz_dir_read_begin(struct yz_dir *dir, uint64_t *generation_r,
+		      const char **error_r);
+/* End the read transaction (no-op when none is open). */
+void yz_dir_read_end(struct yz_dir *dir);
+/* Is a read transaction open? */
+bool yz_dir_in_read(const struct yz_dir *dir);
+
 int yz_dir_domain_add(struct yz_dir *dir, const char *domain,
 		      const char **error_r);
 /* force: also delete its accounts and aliases (and aliases elsewhere that
@@ -250,6 +270,14 @@ struct yz_dir_backend_ops {
 	int (*alias_targets)(void *be, const char *source, size_t limit,
 			     char ***targets_r, size_t *count_r,
 			     struct yz_dir_error *err);
+	/* Open a read transaction on one snapshot; *version_r differs from
+	 * the previous read_begin's whenever any connection (this one
+	 * included) committed a change in between. Never called while one
+	 * is open, nor a mutating function while one is open. */
+	int (*read_begin)(void *be, uint64_t *version_r,
+			  struct yz_dir_error *err);
+	/* End it (it made no change). */
+	void (*read_end)(void *be);
 };
 
 extern const struct yz_dir_backend_ops yz_dir_sqlite_ops;
