@@ -115,3 +115,36 @@ def table(rows, headers):
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in rows]
     return "\n".join(out)
+
+
+SETTLE_STAMP = "/var/tmp/yizhan-bench.last-cleanup"
+SETTLE_SECONDS = 65
+
+
+def settle():
+    """Wait until SETTLE_SECONDS have passed since the last bench removed its
+    work directory. On ext4 without a journal (this kind of VM), creating a
+    file skips every inode freed in the last 60-300 s one by one
+    (recently_deleted() in the inode allocator), so a run right after
+    another one's clean-up pays for those thousands of freed inodes and
+    measures the previous run, not the server."""
+    try:
+        last = os.stat(SETTLE_STAMP).st_mtime
+    except OSError:
+        return
+    wait = last + SETTLE_SECONDS - time.time()
+    if wait > 0:
+        print("waiting %.0f s for the file system to settle after the last bench's clean-up"
+              % wait, flush=True)
+        time.sleep(wait)
+
+
+def cleanup(work):
+    """Remove a bench work directory and remember when (see settle())."""
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with open(SETTLE_STAMP, "w"):
+            pass
+        os.utime(SETTLE_STAMP)
+    except OSError:
+        pass

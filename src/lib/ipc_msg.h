@@ -61,7 +61,7 @@ enum yz_msg_type {
 	YZ_MSG_DIR_BOOL_REPLY = 46, /* bool value, bool tempfail */
 
 	/* smtpd -> queue */
-	YZ_MSG_QUEUE_NEW = 60,      /* str queue id: committed, schedule it -> QUEUE_ACK */
+	YZ_MSG_QUEUE_NEW = 60,      /* str queue id, str segment ("" = active/ file), u64 offset: committed -> QUEUE_ACK */
 	YZ_MSG_QUEUE_ACK = 61,      /* (empty) */
 
 	/* queue -> mailbox, smtpd -> mailbox */

@@ -163,21 +163,28 @@ static void qmgr_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, str
 			void *arg)
 {
 	struct qmgr *q = arg;
-	struct yz_slice qid;
+	struct yz_slice qid, seg;
+	uint64_t offset;
 	if (hdr->type != YZ_MSG_QUEUE_NEW || yz_ipc_get_str(r, QUEUE_ID_LEN, &qid) < 0 ||
+	    yz_ipc_get_str(r, QUEUE_ID_LEN, &seg) < 0 || yz_ipc_get_u64(r, &offset) < 0 ||
 	    yz_ipc_end(r) < 0) {
 		yz_log_warn("malformed request type %u: closing the connection", (unsigned)hdr->type);
 		yz_ipc_conn_fail(c, "malformed request");
 		return;
 	}
-	char id[QUEUE_ID_MAX];
+	char id[QUEUE_ID_MAX], segname[QUEUE_ID_MAX];
 	memcpy(id, qid.p, qid.len);
 	id[qid.len] = '\0';
-	if (!queue_id_valid(id)) {
+	memcpy(segname, seg.p, seg.len);
+	segname[seg.len] = '\0';
+	if (!queue_id_valid(id) || (segname[0] != '\0' && !queue_id_valid(segname))) {
 		yz_log_warn("invalid queue id from smtpd: closing the connection");
 		yz_ipc_conn_fail(c, "malformed request");
 		return;
 	}
+	const char *err;
+	if (queue_seg_note(q->store, id, segname, offset, &err) < 0)
+		yz_log_warn("%s", err);
 	(void)qmgr_learn(q, id, false);
 	struct yz_ipc_msg m;
 	yz_ipc_msg_init(&m, YZ_MSG_QUEUE_ACK, hdr->reqid);

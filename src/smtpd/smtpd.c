@@ -325,6 +325,8 @@ int smtpd_role_run(struct yz_config *cfg)
 		server_free(srv);
 		return 1;
 	}
+	/* Small messages go to this process's segment of the queue log. */
+	queue_store_use_segments(srv->queue, true);
 	srv->tls = yz_tls_server_ctx_new(yz_cfg_str(cfg, YZ_P_TLS_CERT_FILE),
 					 yz_cfg_str(cfg, YZ_P_TLS_KEY_FILE), &error);
 	if (srv->tls == NULL) {

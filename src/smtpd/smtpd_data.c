@@ -64,6 +64,7 @@ static void data_write(struct smtpd_session *s, const char *p, size_t len)
 		return;
 	if (queue_writer_append(s->txn.writer, p, len, &error) < 0) {
 		yz_log_warn("%s: queue file write error: %s", s->txn.qid, error);
+		s->srv->space_ok_until_ms = 0; /* the next MAIL looks at the disk */
 		data_fail(s, "queue file write error");
 	}
 }
@@ -332,6 +333,7 @@ void smtpd_data_committed(struct smtpd_session *s, bool ok, const char *qid, con
 		smtpd_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 	} else {
 		yz_log_warn("%s: commit failed: %s", t->qid, error != NULL ? error : "unknown");
+		s->srv->space_ok_until_ms = 0; /* the next MAIL looks at the disk */
 		smtpd_reply(s, 451, "4.3.0", "Error: queue file write error");
 	}
 	smtpd_txn_reset(s);

@@ -46,6 +46,7 @@ struct smtpd_limits;
 #define SMTPD_HEADER_FIELDS_MAX 10000 /* header fields in one message */
 #define SMTPD_CHUNK_MAX 65536        /* decoded bytes handed to the writer at once */
 #define SMTPD_IPC_TIMEOUT_MS 30000   /* a directory/mailbox question */
+#define SMTPD_SPACE_CHECK_MS 1000    /* a good free-space answer is trusted this long */
 #define SMTPD_STOP_GRACE_MS 2000     /* after the 421s at shutdown, exit anyway */
 #define SMTPD_TXT_MAX 1024           /* one reply text */
 #define SMTPD_LISTENERS_MAX 16
@@ -243,6 +244,8 @@ struct smtpd_server {
 	struct yz_link *mbox_link;
 	struct queue_store *queue;
 	char queue_dir[QUEUE_DIR_MAX];
+	/* Free space was enough until this time (yz_now_ms); 0 = look again. */
+	uint64_t space_ok_until_ms;
 	/* group commit */
 	struct queue_batch *batch;
 	struct smtpd_session **batch_sessions;

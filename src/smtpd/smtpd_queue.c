@@ -39,8 +39,10 @@ static void queue_new_ack(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr,
 	(void)arg;
 }
 
-/* Tell the queue role about a committed message. */
-static void queue_notify(struct smtpd_server *srv, const char *qid)
+/* Tell the queue role about a committed message (and where it is: a
+ * segment record, or seg "" for a file in active/). */
+static void queue_notify(struct smtpd_server *srv, const char *qid, const char *seg,
+			 uint64_t offset)
 {
 	struct yz_ipc_msg m;
 
@@ -51,6 +53,8 @@ static void queue_notify(struct smtpd_server *srv, const char *qid)
 	 * message when it rescans (at start and whenever an smtpd connects). */
 	yz_ipc_msg_init(&m, YZ_MSG_QUEUE_NEW, 0);
 	(void)yz_ipc_put_str(&m, qid);
+	(void)yz_ipc_put_str(&m, seg);
+	(void)yz_ipc_put_u64(&m, offset);
 	(void)yz_link_request(srv->queue_link, &m, SMTPD_IPC_TIMEOUT_MS, queue_new_ack, NULL);
 }
 
@@ -85,8 +89,10 @@ void smtpd_queue_commit_now(struct smtpd_server *srv)
 		const char *qid = NULL, *error = NULL;
 		bool ok = queue_batch_result(batch, i, &qid, &error) == 0;
 
-		if (ok)
-			queue_notify(srv, qid);
+		const char *seg = "";
+		uint64_t offset = 0;
+		if (ok && queue_batch_location(batch, i, &seg, &offset) == 0)
+			queue_notify(srv, qid, seg, offset);
 		if (s == NULL) {
 			if (ok)
 				yz_log_info("%s: committed after its client went away", qid);

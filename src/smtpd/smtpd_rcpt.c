@@ -37,6 +37,24 @@
 static void rcpt_reject(struct smtpd_session *s, const char *stage, int code, const char *enh,
 			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+
+/* Enough free space in the queue for need bytes? A good answer is trusted
+ * for SMTPD_SPACE_CHECK_MS (one statfs per second, not per MAIL); a bad
+ * one, or a write error since (smtpd_space_recheck), is looked at again. */
+static bool smtpd_space_ok(struct smtpd_server *srv, uint64_t need)
+{
+	uint64_t now = yz_now_ms();
+
+	if (now < srv->space_ok_until_ms)
+		return true;
+	if (!queue_free_space_ok(srv->queue_dir, need)) {
+		srv->space_ok_until_ms = 0;
+		return false;
+	}
+	srv->space_ok_until_ms = now + SMTPD_SPACE_CHECK_MS;
+	return true;
+}
+
 /* Reply and log a rejection of MAIL or RCPT. */
 static void rcpt_reject(struct smtpd_session *s, const char *stage, int code, const char *enh,
 			const char *fmt, ...)
@@ -146,7 +164,7 @@ void smtpd_cmd_mail(struct smtpd_session *s, struct yz_slice arg)
 	need = set->minfree_multiple * set->message_size_limit;
 	if (set->minfree_multiple != 0 && need / set->minfree_multiple != set->message_size_limit)
 		need = ~0ULL; /* overflow: as much as can be asked */
-	if (!queue_free_space_ok(s->srv->queue_dir, need)) {
+	if (!smtpd_space_ok(s->srv, need)) {
 		yz_log_warn("not enough free space in %s for new mail", s->srv->queue_dir);
 		smtpd_reply(s, 452, "4.3.1", "Insufficient system storage");
 		return;

@@ -101,6 +101,9 @@ static int msg_open(struct queue_store *s, const char *qid, uint64_t *content_le
 int queue_msg_load(struct queue_store *s, const char *qid, struct queue_msg **msg_r,
 		   const char **error_r)
 {
+	struct queue_seg_loc *l = queue_id_valid(qid) ? queue_seg_find(s, qid) : NULL;
+	if (l != NULL)
+		return queue_seg_load(s, l, msg_r, error_r);
 	uint64_t content_len;
 	uint32_t env_len, env_crc;
 	int fd = msg_open(s, qid, &content_len, &env_len, &env_crc, error_r);
@@ -170,6 +173,9 @@ bool queue_msg_done(const struct queue_msg *msg)
 int queue_msg_content_fd(struct queue_store *s, const char *qid, uint64_t *offset_r,
 			 uint64_t *len_r, const char **error_r)
 {
+	struct queue_seg_loc *l = queue_id_valid(qid) ? queue_seg_find(s, qid) : NULL;
+	if (l != NULL)
+		return queue_seg_content_fd(s, l, offset_r, len_r, error_r);
 	uint64_t content_len;
 	uint32_t env_len, env_crc;
 	int fd = msg_open(s, qid, &content_len, &env_len, &env_crc, error_r);
@@ -188,6 +194,9 @@ int queue_msg_remove(struct queue_store *s, const char *qid, const char **error_
 		errno = EINVAL;
 		return -1;
 	}
+	struct queue_seg_loc *l = queue_seg_find(s, qid);
+	if (l != NULL)
+		return queue_seg_remove(s, l, error_r);
 	/* The message first: a status log left behind is an orphan that
 	 * recovery removes; the other order could resurrect a message with its
 	 * recipients' states forgotten. */

@@ -24,6 +24,7 @@
 #define QUEUE_SUB_STATUS "status"
 #define QUEUE_SUB_CORRUPT "corrupt"
 #define QUEUE_SUB_FREE "free"
+#define QUEUE_SUB_LOG "log"
 /* Finished queue files kept for reuse (see queue_recycle.c). */
 #define QUEUE_FREE_MAX 1024
 #define QUEUE_FREE_CACHE 256
@@ -52,6 +53,30 @@
 #define QUEUE_STATUS_REC_MAX (QUEUE_STATUS_HDR_LEN + QUEUE_STATUS_BODY_MAX)
 #define QUEUE_STATUS_READ_BUF 65536
 
+/* Segment log (queue_seg.c): small messages appended by the smtpd role. */
+#define QUEUE_SEG_MAGIC "YZQR"
+#define QUEUE_SEG_VERSION 1
+#define QUEUE_SEG_HDR_LEN 40
+#define QUEUE_SEG_INLINE_MAX ((size_t)64 << 10) /* content bytes kept in memory for a segment */
+#define QUEUE_SEG_SIZE ((uint64_t)16 << 20)     /* a writer starts a new segment beyond this */
+#define QUEUE_SEG_DONE_SUFFIX ".done"
+#define QUEUE_SEG_DONE_LINE (QUEUE_ID_LEN + 1)  /* "<qid>\n" */
+#define QUEUE_SEG_EMPTY_AGE_S 60                /* an empty segment younger than this may be starting */
+#define QUEUE_SEG_READ_BUF ((size_t)256 << 10)
+#define QUEUE_SEG_DONE_MAX ((size_t)1 << 24)    /* bytes of a done file read at recovery */
+#define QUEUE_SEG_OPEN_TRIES 8
+
+struct queue_seg;
+struct queue_seg_loc;
+
+/* A decoded segment record header. */
+struct queue_seg_hdr {
+	char qid[QUEUE_ID_MAX];
+	uint32_t content_len;
+	uint32_t env_len;
+	uint32_t image_crc; /* CRC-32C of content + envelope + trailer */
+};
+
 struct queue_store {
 	char dir[QUEUE_DIR_MAX];
 	int incoming_fd; /* directory fds, opened at store open: syncfs on */
@@ -68,12 +93,27 @@ struct queue_store {
 	unsigned removes_since_count;
 	enum queue_sync sync;
 	struct queue_io_hooks hooks;
+	int log_fd;
+	/* Writer side (the smtpd role): small messages go to a segment. */
+	bool seg_write;
+	int wseg_fd;                   /* current segment, flock(LOCK_EX) held; -1 none */
+	char wseg_name[QUEUE_ID_MAX];
+	uint64_t wseg_tail;
+	bool wseg_new;                 /* log/ not yet fsync'd since it was created */
+	/* Reader side (the queue role): known segments and live records. */
+	struct queue_seg *segs;
+	struct queue_seg_loc **idx;    /* open addressing by queue ID */
+	size_t idx_cap, idx_count;
 	char err[256];
 };
 
 /* Wrappers of the system calls that the fault-injection hooks replace. */
 int queue_io_write_full(const struct queue_store *s, int fd, const void *buf, size_t len);
 int queue_io_fdatasync(const struct queue_store *s, int fd);
+/* pwritev all of iov at off (through the write hook when one is set). */
+struct iovec;
+int queue_io_pwritev_full(const struct queue_store *s, int fd, struct iovec *iov, size_t n,
+			  uint64_t off);
 int queue_io_fsync(const struct queue_store *s, int fd);
 int queue_io_syncfs(const struct queue_store *s, int fd);
 int queue_io_rename(const struct queue_store *s, const char *from, const char *to);
@@ -140,5 +180,36 @@ int queue_status_apply(struct yz_pool *pool, struct queue_envelope *env,
  * with a warning; -1 only for an I/O error (errno set). */
 int queue_status_replay(struct queue_store *s, const char *qid, struct yz_pool *pool,
 			struct queue_envelope *env, const char **error_r);
+
+/* Segment record header: encode into out; decode (-1 if not a valid header). */
+void queue_seg_hdr_encode(unsigned char out[QUEUE_SEG_HDR_LEN], const struct queue_seg_hdr *h);
+int queue_seg_hdr_decode(const unsigned char in[QUEUE_SEG_HDR_LEN], struct queue_seg_hdr *h_r);
+
+/* Writer side: open a new segment for appends (rotating out the current
+ * one); -1 with errno. */
+int queue_seg_writer_open(struct queue_store *s);
+/* Abandon the current segment after a failure (the next commit starts a new one). */
+void queue_seg_writer_close(struct queue_store *s);
+
+/* Reader side. */
+struct queue_seg_loc *queue_seg_find(struct queue_store *s, const char *qid);
+int queue_seg_load(struct queue_store *s, struct queue_seg_loc *l, struct queue_msg **msg_r,
+		   const char **error_r);
+int queue_seg_content_fd(struct queue_store *s, struct queue_seg_loc *l, uint64_t *offset_r,
+			 uint64_t *len_r, const char **error_r);
+/* The message is finished: record it done and forget it (recycling the
+ * segment when it was its last live record). */
+int queue_seg_remove(struct queue_store *s, struct queue_seg_loc *l, const char **error_r);
+/* Copy the message into active/<qid> (durably) and then mark it done in
+ * its segment: before its first status record. */
+int queue_seg_migrate(struct queue_store *s, struct queue_seg_loc *l, const char **error_r);
+/* Find segments and records the queue role was not told of; -1 only when
+ * log/ cannot be read. */
+int queue_seg_scan_all(struct queue_store *s, const char **error_r);
+/* Append the IDs of live segment records to *ids (growing it). */
+int queue_seg_list(struct queue_store *s, char (**ids)[QUEUE_ID_MAX], size_t *n, size_t *cap,
+		   const char **error_r);
+/* Close every segment (store close). */
+void queue_seg_close_all(struct queue_store *s);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,6 +115,15 @@ static void group_fail(struct rcpt_group *g, int errnum, const char *what)
 static void group_open(struct queue_rcpt_batch *b, struct rcpt_group *g)
 {
 	struct queue_store *s = b->s;
+	/* A message still in a segment moves to active/ before its first
+	 * status record (segments hold only messages on their first try). */
+	struct queue_seg_loc *l = queue_seg_find(s, g->qid);
+	const char *why;
+	if (l != NULL && queue_seg_migrate(s, l, &why) < 0) {
+		g->failed = true;
+		snprintf(g->err, sizeof g->err, "%s", why);
+		return;
+	}
 	g->fd = openat(s->status_fd, g->qid, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (g->fd >= 0)
 		return;

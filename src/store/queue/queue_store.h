@@ -21,6 +21,54 @@
  *   active/<qid>     committed: content + envelope, never modified again
  *   status/<qid>     append-only recipient status log of active/<qid>
  *   corrupt/<qid>    committed files that failed validation (+ .status)
+ *   log/<seg>        segment: committed small messages, appended (below)
+ *   log/<seg>.done   queue IDs of the segment's finished records
+ *   free/            finished message files kept for reuse
+ *
+ * Two homes for a committed message. A message whose content stays within
+ * QUEUE_SEG_INLINE_MAX (64 KiB; most mail) and that an smtpd wrote
+ * (queue_store_use_segments) is a record in that smtpd's current segment
+ * until it is finished or must wait; every other message, and every
+ * message that must wait for a retry, is a file active/<qid>. Segment
+ * records need no file, no rename and no directory sync per message: a
+ * commit is one pwritev at the segment's tail and one fdatasync.
+ *
+ * Segment log/<seg> (<seg> is a queue ID, so names sort by age): written
+ * only by the smtpd process that created it (O_EXCL) and holds
+ * flock(LOCK_EX) on it from before its first record until it closes it
+ * (beyond QUEUE_SEG_SIZE, after a failed write or sync, at exit). Records:
+ * a 40-byte header {magic "YZQR", version, header length, qid, content
+ * length, envelope length, CRC-32C of the image, CRC-32C of the header}
+ * then the image: content, envelope block, trailer, exactly the bytes of a
+ * message file. The queue role learns a record from the smtpd's QUEUE_NEW
+ * (qid, segment, offset: queue_seg_note()) or by reading the segment
+ * (queue_list(), recovery), which stops at the first record that is short
+ * or fails a checksum (a record still being written, or a torn tail);
+ * once no writer holds the segment, a record whose header holds but whose
+ * image does not is copied to corrupt/<qid> and skipped. Records below the
+ * reader's scan offset are known: indexed as live, or finished.
+ * Finishing a record appends "<qid>\n" to log/<seg>.done (no sync: like an
+ * unlink, a lost mark only brings the message back, and redelivery is
+ * idempotent). Before a record's first status record, queue_seg_migrate()
+ * copies its image to incoming/<qid>, fdatasyncs it, renames it into
+ * active/ and fsyncs active/, and only then marks the record done: a
+ * crash in between leaves both, and a reader that finds active/<qid>
+ * ignores the record. A segment is removed when no writer holds it (a
+ * non-blocking flock succeeds), it was read to its end, no record is live,
+ * and its done file was fdatasync'd (so a lost unlink cannot bring back
+ * delivered mail); an empty segment only when older than
+ * QUEUE_SEG_EMPTY_AGE_S (its writer may be between create and flock).
+ *
+ * Segment commit (queue_batch_commit, members that are segment records):
+ *   0. one pwritev of header + image of each at the tail; on error the
+ *      tail is cut back (ftruncate) and the segment abandoned;
+ *   1. fdatasync of the segment (or the batch's syncfs when it has files);
+ *   2. the first commit into a new segment fsyncs log/ once;
+ *   then each member reports success with its location
+ *   (queue_batch_location()); a failure at 1 or 2 fails every record of
+ *   this batch and abandons the segment: those records were written but
+ *   never acknowledged, so a reader may still deliver them (a duplicate of
+ *   the client's retry, never a loss).
  *
  * Queue ID: 12 characters of Crockford base32 (0-9 A-Z without I L O U, in
  * ASCII order, so string order = time order): 52 bits of microseconds since
@@ -109,8 +157,10 @@
  *
  * Invariants: a file in active/ is complete and synced; it is never written
  * again; its status log only grows; only the queue role writes status/,
- * removes from active/ and runs recovery; the smtpd role only creates in
- * incoming/ and renames into active/.
+ * removes from active/, writes done files, removes segments and runs
+ * recovery; the smtpd role only creates in incoming/, renames into active/
+ * and appends to the one segment it holds locked; a segment record is
+ * never modified; a message never has a status log while it is a record.
  *
  * Threads: a store, writer or batch is used by one thread at a time.
  * Commit functions block on the disk; an event-driven caller runs them in a
@@ -240,6 +290,9 @@ struct queue_rcpt_batch;
 int queue_store_open(const char *dir, struct queue_store **store_r, const char **error_r);
 void queue_store_close(struct queue_store **store);
 void queue_store_set_sync(struct queue_store *s, enum queue_sync sync);
+/* Writers of this store append messages of up to 64 KiB of content to a
+ * segment of log/ (the smtpd role) instead of a file each. */
+void queue_store_use_segments(struct queue_store *s, bool on);
 /* Install fault-injection hooks (copied); NULL restores the system calls. */
 void queue_store_set_io_hooks(struct queue_store *s, const struct queue_io_hooks *hooks);
 /* true if the file system of dir has at least need_bytes free for us. */
@@ -274,9 +327,19 @@ size_t queue_batch_commit(struct queue_batch *b);
 /* 0 if item i is committed, else -1 and the reason; qid_r may be NULL. */
 int queue_batch_result(const struct queue_batch *b, size_t i, const char **qid_r,
 		       const char **error_r);
+/* Where committed item i lives: *seg_r is the segment name and *offset_r
+ * its record's offset, or *seg_r = "" for a file in active/. */
+int queue_batch_location(const struct queue_batch *b, size_t i, const char **seg_r,
+			 uint64_t *offset_r);
 /* Empty the batch for reuse; uncommitted items are aborted. */
 void queue_batch_clear(struct queue_batch *b);
 void queue_batch_free(struct queue_batch **b);
+
+/* The queue role learns that the smtpd committed qid at offset of segment
+ * seg (a no-op for seg ""): the record is checked and indexed, so the
+ * functions below find it. -1 if it is not a valid record there. */
+int queue_seg_note(struct queue_store *s, const char *qid, const char *seg, uint64_t offset,
+		   const char **error_r);
 
 /* Load a committed message with its recipient states. errno: ENOENT (not
  * there), EBADMSG (corrupt), else an I/O error. */

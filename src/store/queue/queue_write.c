@@ -19,10 +19,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "lib/mem.h"
+
+/* iovecs per pwritev of segment records (two per record). */
+#define QUEUE_SEG_IOV_MAX 512
 
 /* Attempts at a fresh queue ID when incoming/<qid> exists or vanished. */
 #define QUEUE_OPEN_TRIES 8
@@ -38,12 +43,23 @@ struct queue_writer {
 	uint64_t size;             /* content bytes accepted */
 	unsigned char *buf;        /* QUEUE_WRITE_BUF bytes while writing */
 	size_t buf_len;
+	/* Segment candidate (store with segments, content so far within
+	 * QUEUE_SEG_INLINE_MAX): no file; the record is built in memory. */
+	bool mem;
+	struct yz_buf rec;         /* content, then envelope + trailer */
+	unsigned char hdr[QUEUE_SEG_HDR_LEN];
 	char err[256];
 };
 
 /* Fail the writer: close and unlink its file, record the reason. */
 static void writer_fail(struct queue_writer *w, int errnum, const char *what)
 {
+	if (w->mem) {
+		yz_buf_free(&w->rec);
+		w->state = W_FAILED;
+		queue_errf(w->err, sizeof w->err, errnum, "%s: %s", w->qid, what);
+		return;
+	}
 	if (w->fd >= 0) {
 		close(w->fd);
 		w->fd = -1;
@@ -57,11 +73,14 @@ static void writer_fail(struct queue_writer *w, int errnum, const char *what)
 	queue_errf(w->err, sizeof w->err, errnum, "%s: %s", w->qid, what);
 }
 
-/* Create incoming/<qid> O_EXCL 0600 and lock it; fd or -1 with errno. */
-static int writer_create(struct queue_writer *w)
+/* Create incoming/<qid> O_EXCL 0600 and lock it (with a new queue ID, or
+ * keeping w->qid when keep_id: it is already in the content); fd or -1
+ * with errno. */
+static int writer_create(struct queue_writer *w, bool keep_id)
 {
-	for (int tries = 0; tries < QUEUE_OPEN_TRIES; tries++) {
-		queue_id_new(w->qid);
+	for (int tries = 0; tries < (keep_id ? 1 : QUEUE_OPEN_TRIES); tries++) {
+		if (!keep_id)
+			queue_id_new(w->qid);
 		if (queue_path(w->s, QUEUE_SUB_INCOMING, w->qid, w->path, sizeof w->path) < 0)
 			return -1;
 		/* A finished file from free/ first (queue_recycle.c), else a new one. */
@@ -105,7 +124,17 @@ int queue_writer_open(struct queue_store *s, struct queue_writer **w_r, const ch
 {
 	struct queue_writer *w = yz_calloc(1, sizeof *w);
 	w->s = s;
-	w->fd = writer_create(w);
+	if (s->seg_write) {
+		/* Kept in memory until it outgrows a segment record. */
+		w->mem = true;
+		w->fd = -1;
+		queue_id_new(w->qid);
+		yz_buf_init(&w->rec, QUEUE_SEG_INLINE_MAX + QUEUE_ENVELOPE_MAX + QUEUE_TRAILER_LEN);
+		w->state = W_WRITING;
+		*w_r = w;
+		return 0;
+	}
+	w->fd = writer_create(w, false);
 	if (w->fd < 0) {
 		*error_r = queue_errf(s->err, sizeof s->err, errno, "create %s/incoming file",
 				      s->dir);
@@ -141,12 +170,49 @@ static int writer_flush(struct queue_writer *w)
 	return 0;
 }
 
+/* A memory writer outgrew a segment record: continue in incoming/<qid>
+ * (a new queue ID) with what it holds so far. */
+static int writer_spill(struct queue_writer *w)
+{
+	struct yz_buf held = w->rec;
+	memset(&w->rec, 0, sizeof w->rec); /* held owns the bytes now */
+	w->mem = false;
+	w->fd = writer_create(w, true);
+	if (w->fd < 0) {
+		int saved = errno;
+		yz_buf_free(&held);
+		w->state = W_FAILED;
+		queue_errf(w->err, sizeof w->err, saved, "create %s/incoming file", w->s->dir);
+		return -1;
+	}
+	w->buf = yz_malloc(QUEUE_WRITE_BUF);
+	int r = queue_io_write_full(w->s, w->fd, yz_buf_data(&held), yz_buf_len(&held));
+	int saved = errno;
+	yz_buf_free(&held);
+	if (r < 0) {
+		writer_fail(w, saved, "write");
+		return -1;
+	}
+	return 0;
+}
+
 int queue_writer_append(struct queue_writer *w, const void *data, size_t len,
 			const char **error_r)
 {
 	if (w->state != W_WRITING) {
 		*error_r = w->state == W_FAILED ? w->err : "writer not open for content";
 		return -1;
+	}
+	if (w->mem) {
+		if (len <= QUEUE_SEG_INLINE_MAX - w->size) {
+			(void)yz_buf_append(&w->rec, data, len); /* within the cap */
+			w->size += len;
+			return 0;
+		}
+		if (writer_spill(w) < 0) {
+			*error_r = w->err;
+			return -1;
+		}
 	}
 	if (len > QUEUE_CONTENT_MAX - w->size) {
 		writer_fail(w, EFBIG, "content too large");
@@ -188,7 +254,7 @@ int queue_writer_finish(struct queue_writer *w, const struct queue_envelope *env
 		*error_r = w->err;
 		return -1;
 	}
-	if (writer_flush(w) < 0) {
+	if (!w->mem && writer_flush(w) < 0) {
 		*error_r = w->err;
 		return -1;
 	}
@@ -208,6 +274,25 @@ int queue_writer_finish(struct queue_writer *w, const struct queue_envelope *env
 	unsigned char trailer[QUEUE_TRAILER_LEN];
 	queue_trailer_encode(trailer, w->size, (uint32_t)env_len,
 			     queue_crc32c(0, yz_buf_data(&out), env_len));
+	if (w->mem) {
+		/* The record image: content, envelope, trailer; then its header. */
+		if (yz_buf_append(&w->rec, yz_buf_data(&out), env_len) < 0 ||
+		    yz_buf_append(&w->rec, trailer, sizeof trailer) < 0) {
+			yz_buf_free(&out);
+			writer_fail(w, 0, "envelope too large");
+			*error_r = w->err;
+			return -1;
+		}
+		yz_buf_free(&out);
+		struct queue_seg_hdr h;
+		memcpy(h.qid, w->qid, QUEUE_ID_MAX);
+		h.content_len = (uint32_t)w->size;
+		h.env_len = (uint32_t)env_len;
+		h.image_crc = queue_crc32c(0, yz_buf_data(&w->rec), yz_buf_len(&w->rec));
+		queue_seg_hdr_encode(w->hdr, &h);
+		w->state = W_FINISHED;
+		return 0;
+	}
 	int r = yz_buf_append(&out, trailer, sizeof trailer) < 0 ? -1 :
 		queue_io_write_full(w->s, w->fd, yz_buf_data(&out), yz_buf_len(&out));
 	int saved = errno;
@@ -231,11 +316,12 @@ void queue_writer_abort(struct queue_writer **wp)
 	/* No sync: a file that survives a crash in incoming/ is swept at the
 	 * queue role's next start. A committed message is not the writer's
 	 * to remove any more. */
-	if (w->state == W_WRITING || w->state == W_FINISHED)
+	if (!w->mem && (w->state == W_WRITING || w->state == W_FINISHED))
 		(void)queue_io_unlink(w->s, w->path);
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->buf);
+	yz_buf_free(&w->rec);
 	free(w);
 	*wp = NULL;
 }
@@ -245,6 +331,9 @@ struct batch_item {
 	struct queue_writer *w;
 	int lock_fd;  /* dup of the writer's fd: keeps the flock through the rename */
 	bool renamed; /* now in active/ */
+	bool written; /* a segment record, written at seg_off of seg_name */
+	uint64_t seg_off;
+	char seg_name[QUEUE_ID_MAX];
 };
 
 struct queue_batch {
@@ -276,7 +365,7 @@ int queue_batch_add(struct queue_batch *b, struct queue_writer **wp, const char 
 		b->cap = b->cap == 0 ? 16 : b->cap * 2;
 		b->items = yz_realloc(b->items, b->cap * sizeof *b->items);
 	}
-	b->items[b->count] = (struct batch_item){ w, -1, false };
+	b->items[b->count] = (struct batch_item){ .w = w, .lock_fd = -1 };
 	*wp = NULL;
 	return (int)b->count++;
 }
@@ -289,6 +378,7 @@ size_t queue_batch_count(const struct queue_batch *b)
 /* Fail a batch item wherever its file is now. */
 static void item_fail(struct queue_batch *b, struct batch_item *it, int errnum, const char *what)
 {
+	it->written = false;
 	if (it->renamed) {
 		/* Not acknowledged: remove it so that the client's retry does
 		 * not make a second copy. Its path is the active/ one now. */
@@ -301,6 +391,82 @@ static void item_fail(struct queue_batch *b, struct batch_item *it, int errnum, 
 		it->lock_fd = -1;
 	}
 	writer_fail(it->w, errnum, what);
+}
+
+/* Write the records of the batch's memory writers at the tail of the
+ * current segment (one pwritev per IOV_MAX/2 records); true if any. On a
+ * failure the tail is cut back and the segment abandoned. */
+static bool batch_write_segment(struct queue_batch *b)
+{
+	struct queue_store *s = b->s;
+	size_t nseg = 0;
+	for (size_t i = 0; i < b->count; i++)
+		nseg += b->items[i].w->mem && b->items[i].w->state == W_FINISHED;
+	if (nseg == 0)
+		return false;
+	if ((s->wseg_fd < 0 || s->wseg_tail >= QUEUE_SEG_SIZE) && queue_seg_writer_open(s) < 0) {
+		int saved = errno;
+		for (size_t i = 0; i < b->count; i++) {
+			if (b->items[i].w->mem && b->items[i].w->state == W_FINISHED)
+				item_fail(b, &b->items[i], saved, "create segment");
+		}
+		return false;
+	}
+	uint64_t start = s->wseg_tail, at = start;
+	struct iovec iov[QUEUE_SEG_IOV_MAX];
+	size_t niov = 0;
+	uint64_t iov_bytes = 0;
+	int err = 0;
+	for (size_t i = 0; i <= b->count && err == 0; i++) {
+		struct batch_item *it = i < b->count ? &b->items[i] : NULL;
+		bool take = it != NULL && it->w->mem && it->w->state == W_FINISHED;
+		if (take) {
+			it->seg_off = at + iov_bytes;
+			memcpy(it->seg_name, s->wseg_name, QUEUE_ID_MAX);
+			iov[niov++] = (struct iovec){ it->w->hdr, QUEUE_SEG_HDR_LEN };
+			iov[niov++] = (struct iovec){ (void *)yz_buf_data(&it->w->rec),
+						      yz_buf_len(&it->w->rec) };
+			iov_bytes += QUEUE_SEG_HDR_LEN + yz_buf_len(&it->w->rec);
+		}
+		if (niov > 0 && (it == NULL || niov + 2 > QUEUE_SEG_IOV_MAX)) {
+			if (queue_io_pwritev_full(s, s->wseg_fd, iov, niov, at) < 0)
+				err = errno;
+			at += iov_bytes;
+			niov = 0;
+			iov_bytes = 0;
+		}
+	}
+	if (err != 0) {
+		/* Nothing of this batch may stay readable: cut it off. */
+		if (ftruncate(s->wseg_fd, (off_t)start) < 0)
+			yz_log_warn("segment %s: cutting a failed write: %s", s->wseg_name,
+				    strerror(errno));
+		queue_seg_writer_close(s);
+		for (size_t i = 0; i < b->count; i++) {
+			if (b->items[i].w->mem && b->items[i].w->state == W_FINISHED)
+				item_fail(b, &b->items[i], err, "write segment");
+		}
+		return false;
+	}
+	s->wseg_tail = at;
+	for (size_t i = 0; i < b->count; i++) {
+		if (b->items[i].w->mem && b->items[i].w->state == W_FINISHED)
+			b->items[i].written = true;
+	}
+	return true;
+}
+
+/* The segment sync failed (or its directory's): fail its records and
+ * abandon it; the records stay unacknowledged (a retry is a duplicate at
+ * worst, never a loss). */
+static void batch_fail_segment(struct queue_batch *b, int errnum, const char *what)
+{
+	struct queue_store *s = b->s;
+	for (size_t i = 0; i < b->count; i++) {
+		if (b->items[i].written)
+			item_fail(b, &b->items[i], errnum, what);
+	}
+	queue_seg_writer_close(s);
 }
 
 size_t queue_batch_commit(struct queue_batch *b)
@@ -316,17 +482,42 @@ size_t queue_batch_commit(struct queue_batch *b)
 	if (b->count == 0)
 		return 0;
 
+	/* 0. Segment records: one write at the tail of the segment. */
+	bool seg = batch_write_segment(b);
+	size_t nfiles = 0;
+	for (size_t i = 0; i < b->count; i++)
+		nfiles += !b->items[i].w->mem && b->items[i].w->state == W_FINISHED;
+
 	/* 1. Data of every member on stable storage. */
-	if (queue_use_syncfs(s, b->count)) {
+	if (nfiles > 0 && queue_use_syncfs(s, nfiles + seg)) {
 		if (queue_io_syncfs(s, s->incoming_fd) < 0) {
 			int saved = errno;
-			for (size_t i = 0; i < b->count; i++)
-				item_fail(b, &b->items[i], saved, "syncfs");
+			for (size_t i = 0; i < b->count; i++) {
+				if (!b->items[i].w->mem)
+					item_fail(b, &b->items[i], saved, "syncfs");
+			}
+			if (seg)
+				batch_fail_segment(b, saved, "syncfs");
+			seg = false;
 		}
 	} else {
 		for (size_t i = 0; i < b->count; i++) {
-			if (queue_io_fdatasync(s, b->items[i].w->fd) < 0)
+			if (!b->items[i].w->mem && b->items[i].w->state == W_FINISHED &&
+			    queue_io_fdatasync(s, b->items[i].w->fd) < 0)
 				item_fail(b, &b->items[i], errno, "fdatasync");
+		}
+		if (seg && queue_io_fdatasync(s, s->wseg_fd) < 0) {
+			batch_fail_segment(b, errno, "fdatasync segment");
+			seg = false;
+		}
+	}
+	/* A new segment's directory entry, once. */
+	if (seg && s->wseg_new) {
+		if (queue_io_fsync(s, s->log_fd) < 0) {
+			batch_fail_segment(b, errno, "fsync log directory");
+			seg = false;
+		} else {
+			s->wseg_new = false;
 		}
 	}
 
@@ -335,7 +526,7 @@ size_t queue_batch_commit(struct queue_batch *b)
 	for (size_t i = 0; i < b->count; i++) {
 		struct batch_item *it = &b->items[i];
 		struct queue_writer *w = it->w;
-		if (w->state != W_FINISHED)
+		if (w->state != W_FINISHED || w->mem)
 			continue;
 		it->lock_fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
 		if (it->lock_fd < 0) {
@@ -374,11 +565,24 @@ size_t queue_batch_commit(struct queue_batch *b)
 			it->w->state = W_COMMITTED;
 			close(it->lock_fd);
 			it->lock_fd = -1;
+		} else if (it->written) {
+			it->w->state = W_COMMITTED;
+			yz_buf_free(&it->w->rec);
 		} else {
 			failed++;
 		}
 	}
 	return failed;
+}
+
+int queue_batch_location(const struct queue_batch *b, size_t i, const char **seg_r,
+			 uint64_t *offset_r)
+{
+	if (i >= b->count || b->items[i].w->state != W_COMMITTED)
+		return -1;
+	*seg_r = b->items[i].written ? b->items[i].seg_name : "";
+	*offset_r = b->items[i].written ? b->items[i].seg_off : 0;
+	return 0;
 }
 
 int queue_batch_result(const struct queue_batch *b, size_t i, const char **qid_r,
