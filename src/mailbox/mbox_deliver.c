@@ -5,6 +5,9 @@
  * and the batch is committed with as few syncs as the store can manage;
  * each request is answered only after that commit, so the queue never marks
  * a recipient done before its file and directory entry are durable.
+ * The Maildir folders seen are kept in the process's maildir_cache
+ * (mb->dircache), so a delivery to a known account neither stats nor
+ * creates its directories again.
  * Never: answers DELIVERED before maildir_batch_commit() returned.
  */
 #include "mailbox/mbox_int.h"
@@ -83,26 +86,6 @@ static void mbox_commit(struct yz_loop *loop, void *arg)
 	mbox_maybe_exit(mb);
 }
 
-/* Create the account's Maildir on its first delivery. */
-static int mbox_ensure_account(struct mbox *mb, const char *account, const char **error_r)
-{
-	char dir[PATH_MAX];
-	if (maildir_account_path(mb->root, account, dir, sizeof dir) < 0) {
-		*error_r = "invalid account name";
-		return -1;
-	}
-	char newdir[PATH_MAX + 8];
-	snprintf(newdir, sizeof newdir, "%s/new", dir);
-	struct stat st;
-	if (stat(newdir, &st) == 0)
-		return 0;
-	if (maildir_create(dir) < 0) {
-		*error_r = strerror(errno);
-		return -1;
-	}
-	return 0;
-}
-
 void mbox_deliver_request(struct mbox *mb, struct yz_ipc_conn *c, uint32_t reqid,
 			  struct yz_ipc_reader *r)
 {
@@ -134,21 +117,21 @@ void mbox_deliver_request(struct mbox *mb, struct yz_ipc_conn *c, uint32_t reqid
 	fold[folder.len] = '\0';
 	char unique[MBOX_UNIQUE_MAX];
 	int n = snprintf(unique, sizeof unique, "%s.R%u", qidz, index);
-	const char *err;
 	if (n < 0 || (size_t)n >= sizeof unique || !maildir_unique_valid(unique)) {
 		close(fd);
 		mbox_reply(c, reqid, YZ_MBOX_PERMFAIL, "invalid queue id");
 		return;
 	}
-	if (mbox_ensure_account(mb, acct, &err) < 0) {
-		close(fd);
-		mbox_reply(c, reqid, errno == EINVAL ? YZ_MBOX_PERMFAIL : YZ_MBOX_TEMPFAIL, err);
-		return;
-	}
+	/* The batch validates the account and creates its Maildir on the first
+	 * delivery; the process's cache spares the checks after that. */
 	if (mb->batch != NULL && maildir_batch_count(mb->batch) >= MAILDIR_BATCH_MAX)
 		mbox_commit(yz_service_loop(mb->svc), mb); /* full: commit it now */
-	if (mb->batch == NULL)
+	if (mb->batch == NULL) {
+		if (mb->dircache == NULL)
+			mb->dircache = maildir_cache_new(MAILDIR_CACHE_MAX);
 		mb->batch = maildir_batch_new(mb->root, mb->hostname);
+		maildir_batch_set_cache(mb->batch, mb->dircache);
+	}
 	int item = maildir_batch_add(mb->batch, acct, fold[0] ? fold : NULL, unique, redelivery,
 				     header.p, header.len, fd, (off_t)off, (size_t)len, quota);
 	close(fd);

@@ -16,6 +16,7 @@
 struct mbox_pending;
 struct pop3d;
 struct maildir_batch;
+struct maildir_cache;
 
 struct mbox {
 	struct yz_service *svc;
@@ -29,6 +30,7 @@ struct mbox {
 	struct mbox_pending *pending; /* its requests, newest first */
 	size_t npending;
 	bool commit_scheduled;
+	struct maildir_cache *dircache; /* folders known to exist; outlives batches */
 };
 
 /* mbox_deliver.c */

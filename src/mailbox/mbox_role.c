@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "pop3d/pop3d.h"
+#include "store/mailbox/maildir.h"
 
 #define MBOX_CLIENT_PAYLOAD_MAX (YZ_IPC_HEADER_MAX + 4096)
 
@@ -109,5 +110,7 @@ int mailbox_role_run(struct yz_config *cfg)
 	int rc = yz_service_run(mb.svc);
 	pop3d_free(&mb.pop3d);
 	yz_service_free(&mb.svc);
+	maildir_batch_free(&mb.batch); /* normally NULL: committed before exit */
+	maildir_cache_free(&mb.dircache);
 	return rc;
 }

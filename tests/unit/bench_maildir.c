@@ -6,7 +6,9 @@
  *     tests/unit/bench_maildir.c build/libyizhan.a -o build/bench_maildir
  * Run: build/bench_maildir [dir (default /tmp)] [messages per run (default 2000)]
  * Each message is distinct (no hard-link sharing) and goes to one of 20
- * accounts, as a busy MX's deliveries do. Everything created is removed.
+ * accounts, as a busy MX's deliveries do. Batches share one folder cache,
+ * as in the mailbox role; files are unnamed (O_TMPFILE) except in the runs
+ * marked "tmp/". Everything created is removed.
  */
 #include <ftw.h>
 #include <limits.h>
@@ -39,13 +41,15 @@ static double now(void)
 
 /* Deliver total messages in batches of batch_size; returns messages/s. */
 static double run(const char *root, enum maildir_sync sync, int batch_size, int total,
-		  const char *body, int run_id)
+		  const char *body, int run_id, bool tmpfile, struct maildir_cache *cache)
 {
 	double t0 = now();
 	int done = 0;
 	while (done < total) {
 		struct maildir_batch *b = maildir_batch_new(root, "bench");
 		maildir_batch_set_sync(b, sync);
+		maildir_batch_set_tmpfile(b, tmpfile);
+		maildir_batch_set_cache(b, cache);
 		int n = total - done < batch_size ? total - done : batch_size;
 		for (int k = 0; k < n; k++) {
 			char account[64], unique[64], hdr[64];
@@ -88,25 +92,35 @@ int main(int argc, char **argv)
 	}
 	char *body = malloc(BENCH_BODY_SIZE);
 	memset(body, 'x', BENCH_BODY_SIZE);
-	static const struct { const char *name; enum maildir_sync sync; int batch; } runs[] = {
-		{ "per-file fdatasync, batch 1", MAILDIR_SYNC_PER_FILE, 1 },
-		{ "syncfs, batch 1", MAILDIR_SYNC_FS, 1 },
-		{ "per-file fdatasync, batch 2", MAILDIR_SYNC_PER_FILE, 2 },
-		{ "syncfs, batch 2", MAILDIR_SYNC_FS, 2 },
-		{ "per-file fdatasync, batch 4", MAILDIR_SYNC_PER_FILE, 4 },
-		{ "syncfs, batch 4", MAILDIR_SYNC_FS, 4 },
-		{ "per-file fdatasync, batch 8", MAILDIR_SYNC_PER_FILE, 8 },
-		{ "syncfs, batch 8", MAILDIR_SYNC_FS, 8 },
-		{ "per-file fdatasync, batch 20", MAILDIR_SYNC_PER_FILE, 20 },
-		{ "syncfs, batch 20", MAILDIR_SYNC_FS, 20 },
-		{ "auto, batch 20", MAILDIR_SYNC_AUTO, 20 },
-		{ "syncfs, batch 100", MAILDIR_SYNC_FS, 100 },
+	static const struct {
+		const char *name;
+		enum maildir_sync sync;
+		int batch;
+		bool tmp_dir;
+	} runs[] = {
+		{ "per-file fdatasync, batch 1", MAILDIR_SYNC_PER_FILE, 1, false },
+		{ "syncfs, batch 1", MAILDIR_SYNC_FS, 1, false },
+		{ "per-file fdatasync, batch 2", MAILDIR_SYNC_PER_FILE, 2, false },
+		{ "syncfs, batch 2", MAILDIR_SYNC_FS, 2, false },
+		{ "per-file fdatasync, batch 4", MAILDIR_SYNC_PER_FILE, 4, false },
+		{ "syncfs, batch 4", MAILDIR_SYNC_FS, 4, false },
+		{ "per-file fdatasync, batch 8", MAILDIR_SYNC_PER_FILE, 8, false },
+		{ "syncfs, batch 8", MAILDIR_SYNC_FS, 8, false },
+		{ "per-file fdatasync, batch 20", MAILDIR_SYNC_PER_FILE, 20, false },
+		{ "syncfs, batch 20", MAILDIR_SYNC_FS, 20, false },
+		{ "auto, batch 20", MAILDIR_SYNC_AUTO, 20, false },
+		{ "syncfs, batch 100", MAILDIR_SYNC_FS, 100, false },
+		{ "tmp/, auto, batch 20", MAILDIR_SYNC_AUTO, 20, true },
+		{ "tmp/, syncfs, batch 100", MAILDIR_SYNC_FS, 100, true },
 	};
+	struct maildir_cache *cache = maildir_cache_new(0);
 	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-		double rate = run(root, runs[i].sync, runs[i].batch, total, body, (int)i);
+		double rate = run(root, runs[i].sync, runs[i].batch, total, body, (int)i,
+				  !runs[i].tmp_dir, cache);
 		printf("%-32s %8.0f messages/s\n", runs[i].name, rate);
 		fflush(stdout);
 	}
+	maildir_cache_free(&cache);
 	free(body);
 	nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;

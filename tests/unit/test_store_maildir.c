@@ -2,7 +2,9 @@
  * test_store_maildir.c: Maildir++ delivery batches: byte-exact files,
  * idempotent redelivery, hard-linked multi-recipient delivery, plus-address
  * folders, quota at and over the limit, and fault injection (write, fsync,
- * syncfs, link failures) leaving no partial file in new/.
+ * syncfs, link failures) leaving no partial file in new/; each test runs
+ * with unnamed (O_TMPFILE) files and with the tmp/ path, and with a cache
+ * shared across tests.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,12 +117,29 @@ static void assert_content(const char *path, const char *hdr, const char *body)
 	free(data);
 }
 
+/* How the batches of a run are made: every test runs three times, with
+ * unnamed files and a private cache, with unnamed files and one cache shared
+ * by every batch (as the mailbox role does, across tests whose roots are
+ * removed: stale entries must be noticed), and on the tmp/ path. */
+static bool use_tmpfile = true;
+static struct maildir_cache *shared_cache;
+
+/* A batch under root for the current run mode. */
+static struct maildir_batch *batch_new(const char *host)
+{
+	struct maildir_batch *b = maildir_batch_new(root, host);
+	maildir_batch_set_tmpfile(b, use_tmpfile);
+	if (shared_cache != NULL)
+		maildir_batch_set_cache(b, shared_cache);
+	return b;
+}
+
 /* Deliver one message in its own batch; returns the status. */
 static enum maildir_status deliver1(const char *account, const char *folder, const char *unique,
 				    bool redelivery, const char *body,
 				    unsigned long long quota, char *path_r, size_t pathsz)
 {
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	int i = maildir_batch_add_mem(b, account, folder, unique, redelivery, HDR, strlen(HDR),
 				      body, strlen(body), quota);
 	assert_true(i >= 0);
@@ -175,7 +194,7 @@ static void test_deliver_fd(void **state)
 	assert_int_equal(yz_write_full(fd, BODY, strlen(BODY)), 0);
 	assert_int_equal(yz_write_full(fd, "TRAILER", 7), 0);
 
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	int i = maildir_batch_add(b, "bob@example.com", NULL, "QFD.R1", false, HDR, strlen(HDR),
 				  fd, 9, strlen(BODY), 0);
 	/* A body announced longer than the file: TEMPFAIL, nothing left. */
@@ -237,7 +256,7 @@ static void test_redelivery_cur(void **state)
 	assert_non_null(strstr(p2, "/cur/QCUR.R3.mx.example,S="));
 	assert_non_null(strstr(p2, ":2,FS"));
 	/* Even if the header changed size meanwhile, the unique part matches. */
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	int i = maildir_batch_add_mem(b, "alice@example.com", NULL, "QCUR.R3", true,
 				      "X: y\r\n", 6, BODY, strlen(BODY), 0);
 	assert_int_equal(maildir_batch_commit(b), 0);
@@ -250,7 +269,7 @@ static void test_redelivery_cur(void **state)
 static void test_same_destination_in_batch(void **state)
 {
 	(void)state;
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	int i = maildir_batch_add_mem(b, "alice@example.com", NULL, "QSAME.R0", false, HDR,
 				      strlen(HDR), BODY, strlen(BODY), 0);
 	int j = maildir_batch_add_mem(b, "alice@example.com", NULL, "QSAME.R0", false, HDR,
@@ -279,7 +298,7 @@ static void run_hundred(enum maildir_sync sync, bool from_fd)
 		assert_true(fd >= 0);
 		assert_int_equal(yz_write_full(fd, BODY, strlen(BODY)), 0);
 	}
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	maildir_batch_set_sync(b, sync);
 	int idx[N];
 	for (int r = 0; r < N; r++) {
@@ -331,7 +350,7 @@ static void test_hundred_recipients_per_file_fd(void **state)
 static void test_different_content_not_shared(void **state)
 {
 	(void)state;
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	maildir_batch_set_sync(b, MAILDIR_SYNC_FS);
 	int i = maildir_batch_add_mem(b, "a@example.com", NULL, "QD.R0", false, HDR, strlen(HDR),
 				      BODY, strlen(BODY), 0);
@@ -386,7 +405,7 @@ static void test_quota_limits(void **state)
 	(void)state;
 	size_t size = strlen(HDR) + strlen(BODY);
 	unsigned long long quota = 2 * size;
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	int i1 = maildir_batch_add_mem(b, "q@example.com", NULL, "QQ.R0", false, HDR, strlen(HDR),
 				       BODY, strlen(BODY), quota);
 	/* Exactly at the quota: accepted. */
@@ -409,7 +428,7 @@ static void test_quota_limits(void **state)
 			 MAILDIR_OVER_QUOTA);
 	/* Quota raised by one byte: the limit line changes, the file is
 	 * recalculated, and the empty-header 1-byte message fits exactly. */
-	b = maildir_batch_new(root, "mx.example");
+	b = batch_new("mx.example");
 	int i4 = maildir_batch_add_mem(b, "q@example.com", NULL, "QQ.R4", false, NULL, 0, "y", 1,
 				       quota + 1);
 	assert_int_equal(maildir_batch_commit(b), 0);
@@ -502,13 +521,13 @@ static int failing_sync(int fd)
 	return fsync(fd);
 }
 
-static int failing_link(const char *a, const char *b)
+static int failing_linkat(int olddirfd, const char *a, int newdirfd, const char *b, int flags)
 {
 	if (calls_until_fail-- <= 0) {
 		errno = fail_errno;
 		return -1;
 	}
-	return link(a, b);
+	return linkat(olddirfd, a, newdirfd, b, flags);
 }
 
 static void test_fault_write(void **state)
@@ -517,7 +536,7 @@ static void test_fault_write(void **state)
 	struct maildir_io_hooks hooks = { .write = failing_write };
 	fail_errno = ENOSPC;
 	calls_until_fail = 1; /* the header goes through, the body fails */
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	maildir_batch_set_io_hooks(b, &hooks);
 	int i = maildir_batch_add_mem(b, "w@example.com", NULL, "QW.R0", false, HDR, strlen(HDR),
 				      BODY, strlen(BODY), 0);
@@ -547,7 +566,7 @@ static void run_sync_fault(enum maildir_sync sync, int fail_at, bool use_syncfs)
 	}
 	fail_errno = EIO;
 	calls_until_fail = fail_at;
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	maildir_batch_set_sync(b, sync);
 	maildir_batch_set_io_hooks(b, &hooks);
 	int idx[3];
@@ -603,10 +622,10 @@ static void test_fault_syncfs_dirs(void **state)
 static void test_fault_link(void **state)
 {
 	(void)state;
-	struct maildir_io_hooks hooks = { .link = failing_link };
+	struct maildir_io_hooks hooks = { .linkat = failing_linkat };
 	fail_errno = EMLINK;
 	calls_until_fail = 1;
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	maildir_batch_set_io_hooks(b, &hooks);
 	int i = maildir_batch_add_mem(b, "l1@example.com", NULL, "QL.R0", false, HDR, strlen(HDR),
 				      BODY, strlen(BODY), 0);
@@ -630,7 +649,7 @@ static void test_invalid_input(void **state)
 		".a@example.com", "a@.example.com", "a@ex/ample.com", "a b@example.com",
 		"a@..",
 	};
-	struct maildir_batch *b = maildir_batch_new(root, NULL);
+	struct maildir_batch *b = batch_new(NULL);
 	for (size_t k = 0; k < sizeof accounts / sizeof accounts[0]; k++) {
 		int i = maildir_batch_add_mem(b, accounts[k], NULL, "QI.R0", false, HDR,
 					      strlen(HDR), BODY, strlen(BODY), 0);
@@ -666,7 +685,7 @@ static void test_invalid_input(void **state)
 static void test_batch_full(void **state)
 {
 	(void)state;
-	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
+	struct maildir_batch *b = batch_new("mx.example");
 	for (int k = 0; k < MAILDIR_BATCH_MAX; k++)
 		assert_int_equal(maildir_batch_add_mem(b, "x@example.com", NULL, "", false, NULL,
 						       0, "", 0, 0), k);
@@ -678,9 +697,21 @@ static void test_batch_full(void **state)
 static void test_uncommitted_free(void **state)
 {
 	(void)state;
+	/* The unnamed file: nowhere to be seen, before and after. */
 	struct maildir_batch *b = maildir_batch_new(root, "mx.example");
 	int i = maildir_batch_add_mem(b, "u@example.com", NULL, "QU.R0", false, HDR, strlen(HDR),
 				      BODY, strlen(BODY), 0);
+	assert_int_equal(i, 0);
+	assert_int_equal(count_in("example.com", "u", "tmp"), 0);
+	assert_int_equal(count_in("example.com", "u", "new"), 0);
+	maildir_batch_free(&b);
+	assert_int_equal(count_in("example.com", "u", "tmp"), 0);
+	assert_int_equal(count_in("example.com", "u", "new"), 0);
+	/* The tmp/ path: its file is removed. */
+	b = maildir_batch_new(root, "mx.example");
+	maildir_batch_set_tmpfile(b, false);
+	i = maildir_batch_add_mem(b, "u@example.com", NULL, "QU.R0", false, HDR, strlen(HDR),
+				  BODY, strlen(BODY), 0);
 	assert_int_equal(i, 0);
 	assert_int_equal(count_in("example.com", "u", "tmp"), 1);
 	maildir_batch_free(&b);
@@ -691,14 +722,14 @@ static void test_uncommitted_free(void **state)
 static void test_stale_tmp_and_host_encoding(void **state)
 {
 	(void)state;
-	/* A tmp file left by a crash under the same name is replaced. */
+	/* A tmp file left by a crash under the same name is harmless. */
 	char acct[PATH_MAX], stale[PATH_MAX];
 	xfmt(acct, sizeof acct, "%s/example.com/t", root);
 	assert_int_equal(maildir_create(acct), 0);
 	size_t size = strlen(HDR) + strlen(BODY);
 	xfmt(stale, sizeof stale, "%s/tmp/QT.R0.h\\057o\\072s\\054t,S=%zu", acct, size);
 	assert_int_equal(yz_file_write_atomic(stale, "partial", 7, 0600), 0);
-	struct maildir_batch *b = maildir_batch_new(root, "h/o:s,t");
+	struct maildir_batch *b = batch_new("h/o:s,t");
 	int i = maildir_batch_add_mem(b, "t@example.com", NULL, "QT.R0", false, HDR, strlen(HDR),
 				      BODY, strlen(BODY), 0);
 	assert_int_equal(maildir_batch_commit(b), 0);
@@ -706,7 +737,9 @@ static void test_stale_tmp_and_host_encoding(void **state)
 	assert_non_null(strstr(maildir_batch_path(b, i), "/new/QT.R0.h\\057o\\072s\\054t,S="));
 	assert_content(maildir_batch_path(b, i), HDR, BODY);
 	maildir_batch_free(&b);
-	assert_int_equal(count_in("example.com", "t", "tmp"), 0);
+	/* The tmp/ path replaced the leftover; an unnamed file never met it
+	 * (maildir_tmp_clean() removes it in time). */
+	assert_int_equal(count_in("example.com", "t", "tmp"), use_tmpfile ? 1 : 0);
 	assert_string_equal(maildir_status_name(MAILDIR_OVER_QUOTA), "over quota");
 }
 
@@ -735,5 +768,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_uncommitted_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_tmp_and_host_encoding, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("unnamed files, private cache", tests, NULL, NULL);
+	shared_cache = maildir_cache_new(0);
+	failed += cmocka_run_group_tests_name("unnamed files, shared cache", tests, NULL, NULL);
+	use_tmpfile = false;
+	failed += cmocka_run_group_tests_name("tmp/ files, shared cache", tests, NULL, NULL);
+	maildir_cache_free(&shared_cache);
+	return failed;
 }

@@ -25,22 +25,40 @@
  *   The final link() into new/ never replaces a file (EEXIST = duplicate).
  * - Group commit, two-phase, so that no file is ever visible in new/ with
  *   incomplete content after a crash:
- *     (1) maildir_batch_add*(): write each file into tmp/ (O_EXCL), close it;
+ *     (1) maildir_batch_add*(): write each file as an unnamed file in its
+ *         new/ (open(O_TMPFILE), kept open: it has no name, so a crash
+ *         leaves nothing); when O_TMPFILE is refused (EOPNOTSUPP, EISDIR,
+ *         EINVAL: remembered per folder), /proc/self/fd is missing, or the
+ *         batch already holds MAILDIR_BATCH_OPEN_MAX unnamed files, write it
+ *         into tmp/ (O_EXCL) and close it instead;
  *     (2) commit: make the data durable: syncfs(2) once per filesystem when
  *         more than MAILDIR_SYNCFS_MIN_FILES files were written, else
  *         fdatasync() each (strategy selectable, see enum maildir_sync);
- *     (3) link() each into its new/ (never overwrites), unlink the tmp file;
- *         append the quota deltas to maildirsize;
+ *     (3) give each its name in new/ by linkat(2) (never overwrites): from
+ *         "/proc/self/fd/<fd>" with AT_SYMLINK_FOLLOW for an unnamed file
+ *         (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH), from the tmp/ path
+ *         otherwise; close the unnamed files, unlink the tmp/ ones; append the
+ *         quota deltas to maildirsize;
  *     (4) make the directory entries durable: syncfs again, or fsync each
  *         distinct new/ directory once.
  *   Only after (4) does an item report MAILDIR_OK. A failed sync fails every
  *   item that the batch wrote (a failed fsync is never retried and trusted),
- *   and what can be removed is removed (tmp files, links made in step 3).
+ *   and what can be removed is removed (files of step 1, links of step 3).
+ * - Folder cache: the mailbox process keeps a struct maildir_cache of the
+ *   folders it delivered to (at most MAILDIR_CACHE_MAX, least recently used
+ *   out; entries a batch holds are never closed under it, so fds stay
+ *   bounded), each with an fd on its new/ that serves the duplicate check
+ *   (fstatat), O_TMPFILE, linkat and the directory fsync. A batch checks
+ *   each folder once (one stat of <folder>/new compared with the cached
+ *   fd's device and inode); when it was removed or replaced the entry is
+ *   dropped and the Maildir created again as on a first delivery. A missing
+ *   plus-address folder is not cached (it may be created at any time).
+ *   tmp/ and new/ of one folder are on one file system.
  * - Many recipients of one message: when an item has the same bytes (same
  *   header bytes, same body bytes / same fd range of the same inode) as the
- *   previous content written in the batch, and its tmp/ is on the same
- *   filesystem, the one tmp file is hard-linked into each recipient's new/
- *   instead of being written again. (So callers that want this must not put
+ *   previous content written in the batch, and its new/ is on the same
+ *   filesystem, the one file of step 1 is hard-linked into each recipient's
+ *   new/ instead of being written again. (So callers that want this must not put
  *   per-recipient lines such as Delivered-To into header for multi-recipient
  *   deliveries, as Dovecot's LMTP does.)
  * - Quota: "maildirsize" (Courier Maildir++): first line "<bytes>S" (the
@@ -80,6 +98,8 @@
 #define MAILDIR_LIST_MAX (1u << 24)  /* messages in one folder listing */
 #define MAILDIR_STD_FLAGS "DFPRST"   /* Draft Flagged Passed Replied Seen Trashed */
 #define MAILDIR_TMP_MAX_AGE (36UL * 3600) /* tmp/ files older than this are garbage */
+#define MAILDIR_CACHE_MAX 256        /* folders (and fds) in a maildir_cache */
+#define MAILDIR_BATCH_OPEN_MAX 128   /* unnamed files a batch keeps open; then tmp/ */
 
 enum maildir_status {
 	MAILDIR_OK = 0,
@@ -102,16 +122,39 @@ struct maildir_io_hooks {
 	int (*fdatasync)(int fd);
 	int (*fsync)(int fd);
 	int (*syncfs)(int fd);
-	int (*link)(const char *oldpath, const char *newpath);
+	/* Every link into new/: from an unnamed file it is
+	 * (AT_FDCWD, "<proc_fd_dir>/<fd>", new/ fd, name, AT_SYMLINK_FOLLOW),
+	 * from a tmp/ file (AT_FDCWD, tmp path, new/ fd, name, 0). */
+	int (*linkat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		      int flags);
+	/* openat(dirfd, ".", flags, mode) with O_TMPFILE in flags. */
+	int (*open_tmpfile)(int dirfd, int flags, mode_t mode);
+	/* Where the fd magic links are; NULL means "/proc/self/fd". */
+	const char *proc_fd_dir;
 };
 
 struct maildir_batch;
+struct maildir_cache;
+
+/* A cache of at most max_entries Maildir folders known to exist, each with
+ * an open fd on its new/ (0 means MAILDIR_CACHE_MAX, the most). One per
+ * process; it must outlive the batches that use it. Never NULL. */
+struct maildir_cache *maildir_cache_new(size_t max_entries);
+void maildir_cache_free(struct maildir_cache **c);
+/* Forget every folder (they are checked and opened again on next use). */
+void maildir_cache_clear(struct maildir_cache *c);
+size_t maildir_cache_count(const struct maildir_cache *c);
 
 /* A new, empty delivery batch for accounts under maildir_root; hostname NULL
  * means gethostname(). Never NULL. */
 struct maildir_batch *maildir_batch_new(const char *maildir_root, const char *hostname);
 void maildir_batch_set_sync(struct maildir_batch *b, enum maildir_sync sync);
 void maildir_batch_set_io_hooks(struct maildir_batch *b, const struct maildir_io_hooks *hooks);
+/* Use the process's folder cache (before the first add); without one the
+ * batch keeps a private cache for its own lifetime. */
+void maildir_batch_set_cache(struct maildir_batch *b, struct maildir_cache *cache);
+/* false: never O_TMPFILE, always the tmp/ path (tests, benchmarks). */
+void maildir_batch_set_tmpfile(struct maildir_batch *b, bool use);
 
 /*
  * Queue one delivery (the tmp file is written at once). account is

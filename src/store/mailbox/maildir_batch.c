@@ -3,13 +3,18 @@
  *
  * Guarantees (see maildir.h for the protocol): an item reports MAILDIR_OK
  * only after its content and its directory entry in new/ are on stable
- * storage; a file appears in new/ only by link(2) of a tmp/ file whose data
- * was made durable first, so a crash never shows a partial message; link(2)
- * never replaces an existing message, so a repeated delivery is detected
- * (MAILDIR_DUPLICATE) instead of written twice. A failed sync fails every
- * item the batch wrote; its tmp files and the links it made are removed.
+ * storage; a file appears in new/ only by linkat(2) of an unnamed
+ * (O_TMPFILE) file or a tmp/ file whose data was made durable first, so a
+ * crash never shows a partial message (an unnamed file simply vanishes);
+ * linkat(2) never replaces an existing message, so a repeated delivery is
+ * detected (MAILDIR_DUPLICATE) instead of written twice. A failed sync fails
+ * every item the batch wrote; its files and the links it made are removed.
+ * Folders come from the process's maildir_cache: each is checked once per
+ * batch (one stat of its new/, compared with the cached fd's inode), and
+ * created again when an administrator removed it.
  * Never: retry a failed fsync, report success before step 4, write a path
- * not built from validated parts, let one item's error stop the others.
+ * not built from validated parts, let one item's error stop the others,
+ * keep more than MAILDIR_BATCH_OPEN_MAX unnamed files open.
  */
 #include "store/mailbox/maildir.h"
 #include "store/mailbox/maildir_private.h"
@@ -33,6 +38,16 @@
 #define MB_DEVS_MAX 16
 /* Chunk for copying or comparing content through user space. */
 #define MB_COPY_CHUNK 65536
+/* The fd magic links that give an unnamed file its name (AT_EMPTY_PATH
+ * would need CAP_DAC_READ_SEARCH). */
+#define MB_PROC_FD_DIR "/proc/self/fd"
+
+/* Whether /proc/self/fd works here; probed once per batch. */
+enum mb_proc {
+	MB_PROC_UNKNOWN,
+	MB_PROC_YES,
+	MB_PROC_NO,
+};
 
 enum mb_state {
 	MB_FAILED,   /* status/error are final */
@@ -43,6 +58,7 @@ enum mb_state {
 
 struct mb_account {
 	char *dir;
+	int inbox;        /* index in the batch's dirs; -1 on failure */
 	enum maildir_status status; /* MAILDIR_OK, or why every item fails */
 	const char *error;
 	unsigned long long used_bytes, used_count;
@@ -58,13 +74,15 @@ struct mb_item {
 	int acct;
 	int owner;        /* item whose tmp file holds the content */
 	int dup_of;
-	bool written;     /* this item wrote tmp_path */
+	bool written;     /* this item wrote its file (tmp_fd, else tmp_path) */
 	bool linked;      /* step 3 created new_path */
 	unsigned long long size;
 	dev_t dev;
-	char *tmp_path;
+	int dir;          /* index in the batch's dirs */
+	int tmp_fd;       /* the unnamed file (O_TMPFILE in new/), or -1 */
+	char *tmp_path;   /* the tmp/ file when there is no unnamed file */
+	char *name;       /* base name in new/ */
 	char *new_path;
-	char *new_dir;
 	char *found_path; /* duplicate: where the earlier delivery is */
 };
 
@@ -88,6 +106,14 @@ struct maildir_batch {
 	int naccts, accts_cap;
 	struct { dev_t dev; int fd; } devs[MB_DEVS_MAX];
 	int ndevs;
+	/* Folders the batch uses, each held in the cache. */
+	struct maildir_cache_entry **dirs;
+	int ndirs, dirs_cap;
+	struct maildir_cache *cache;
+	bool own_cache;
+	bool use_tmpfile;
+	enum mb_proc proc;
+	int nopen;        /* unnamed files open */
 	bool committed;
 	/* The content last written, to share it with the next recipient. */
 	int last_owner;
@@ -140,7 +166,25 @@ struct maildir_batch *maildir_batch_new(const char *maildir_root, const char *ho
 	host_encode(hostname, b->host, sizeof b->host);
 	b->sync = MAILDIR_SYNC_AUTO;
 	b->last_owner = -1;
+	b->use_tmpfile = true;
 	return b;
+}
+
+/* Use the process's folder cache; only before the first item. */
+void maildir_batch_set_cache(struct maildir_batch *b, struct maildir_cache *cache)
+{
+	if (b->nitems > 0 || b->ndirs > 0)
+		return;
+	if (b->own_cache)
+		maildir_cache_free(&b->cache);
+	b->cache = cache;
+	b->own_cache = false;
+}
+
+/* Allow or forbid unnamed (O_TMPFILE) files. */
+void maildir_batch_set_tmpfile(struct maildir_batch *b, bool use)
+{
+	b->use_tmpfile = use;
 }
 
 /* Choose the durability strategy (default MAILDIR_SYNC_AUTO). */
@@ -182,10 +226,27 @@ static int mb_syncfs(struct maildir_batch *b, int fd)
 	return b->hooks.syncfs != NULL ? b->hooks.syncfs(fd) : syncfs(fd);
 }
 
-/* link(2), or the test hook. */
-static int mb_link(struct maildir_batch *b, const char *from, const char *to)
+/* linkat(2), or the test hook. */
+static int mb_linkat(struct maildir_batch *b, int olddirfd, const char *from, int newdirfd,
+		     const char *to, int flags)
 {
-	return b->hooks.link != NULL ? b->hooks.link(from, to) : link(from, to);
+	return b->hooks.linkat != NULL ? b->hooks.linkat(olddirfd, from, newdirfd, to, flags)
+				       : linkat(olddirfd, from, newdirfd, to, flags);
+}
+
+/* An unnamed file in the directory of dirfd, or the test hook. */
+static int mb_open_tmpfile(struct maildir_batch *b, int dirfd)
+{
+	int flags = O_TMPFILE | O_RDWR | O_CLOEXEC;
+	return b->hooks.open_tmpfile != NULL ? b->hooks.open_tmpfile(dirfd, flags, 0600)
+					     : openat(dirfd, ".", flags, 0600);
+}
+
+/* "<proc fd dir>/<fd>": the path that names an unnamed file. */
+static int proc_fd_path(const struct maildir_batch *b, int fd, char *out, size_t outsz)
+{
+	const char *dir = b->hooks.proc_fd_dir != NULL ? b->hooks.proc_fd_dir : MB_PROC_FD_DIR;
+	return maildir_pathf(out, outsz, "%s/%d", dir, fd);
 }
 
 /* Record a final failure on an item. */
@@ -204,10 +265,10 @@ static enum maildir_status status_of_errno(int err)
 	return err == EINVAL || err == ENAMETOOLONG ? MAILDIR_PERMFAIL : MAILDIR_TEMPFAIL;
 }
 
-/* Open a syncfs handle on dir's file system unless the batch has one; it is
- * opened before anything is written there, so syncfs reports every
- * write-back error that follows. */
-static int batch_watch_dev(struct maildir_batch *b, const char *dir, dev_t dev)
+/* Open a syncfs handle on the file system of dirfd unless the batch has
+ * one; it is opened before anything is written there, so syncfs reports
+ * every write-back error that follows. */
+static int batch_watch_dev(struct maildir_batch *b, int dirfd, dev_t dev)
 {
 	for (int i = 0; i < b->ndevs; i++) {
 		if (b->devs[i].dev == dev)
@@ -217,13 +278,76 @@ static int batch_watch_dev(struct maildir_batch *b, const char *dir, dev_t dev)
 		errno = EMLINK;
 		return -1;
 	}
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	b->devs[b->ndevs].dev = dev;
 	b->devs[b->ndevs].fd = fd;
 	b->ndevs++;
 	return 0;
+}
+
+/* true if the cached folder still has, at its path, the new/ its fd is on:
+ * not removed, not replaced. One stat, once per batch. */
+static bool dir_still_there(const struct maildir_cache_entry *e)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return maildir_pathf(path, sizeof path, "%s/new", e->path) == 0 && stat(path, &st) == 0 &&
+	       S_ISDIR(st.st_mode) && st.st_dev == e->dev && st.st_ino == e->ino;
+}
+
+/*
+ * The batch's index of the folder at folder_dir, from the cache (checked
+ * once per batch) or set up: for INBOX (folder NULL) the account Maildir is
+ * created when missing; a folder must exist (else -1 with ENOENT). Its file
+ * system is watched for syncfs. -1 with errno.
+ */
+static int batch_dir(struct maildir_batch *b, const char *folder_dir, const char *acct_dir,
+		     const char *folder)
+{
+	for (int i = 0; i < b->ndirs; i++) {
+		if (strcmp(b->dirs[i]->path, folder_dir) == 0)
+			return i;
+	}
+	if (b->cache == NULL) {
+		b->cache = maildir_cache_new(MAILDIR_CACHE_MAX);
+		b->own_cache = true;
+	}
+	struct maildir_cache_entry *e = maildir_cache_lookup(b->cache, folder_dir);
+	if (e != NULL && dir_still_there(e)) {
+		maildir_cache_hold(e);
+	} else {
+		/* Removed or replaced by an administrator: set up again. */
+		if (e != NULL)
+			maildir_cache_forget(b->cache, e);
+		if (folder == NULL) {
+			if (maildir_create(folder_dir) < 0)
+				return -1;
+		} else {
+			int r = maildir_folder_exists(acct_dir, folder);
+			if (r <= 0) {
+				if (r == 0)
+					errno = ENOENT;
+				return -1;
+			}
+		}
+		e = maildir_cache_open(b->cache, folder_dir);
+		if (e == NULL)
+			return -1;
+	}
+	if (batch_watch_dev(b, e->new_fd, e->dev) < 0) {
+		int saved = errno;
+		maildir_cache_release(&e);
+		errno = saved;
+		return -1;
+	}
+	if (b->ndirs == b->dirs_cap) {
+		b->dirs_cap = b->dirs_cap == 0 ? 8 : b->dirs_cap * 2;
+		b->dirs = yz_realloc(b->dirs, (size_t)b->dirs_cap * sizeof *b->dirs);
+	}
+	b->dirs[b->ndirs] = e;
+	return b->ndirs++;
 }
 
 /* Find or set up the account: maildir created, usage known, file system watched. */
@@ -241,20 +365,15 @@ static int batch_account(struct maildir_batch *b, const char *dir, unsigned long
 	memset(a, 0, sizeof *a);
 	a->dir = yz_pool_strdup(b->pool, dir);
 	a->status = MAILDIR_OK;
-	char tmp[PATH_MAX];
-	struct stat st;
-	if (maildir_create(dir) < 0) {
+	a->inbox = batch_dir(b, dir, dir, NULL);
+	if (a->inbox < 0) {
 		a->status = status_of_errno(errno);
 		a->error = yz_pool_printf(b->pool, "create maildir %s: %s", dir, strerror(errno));
 	} else if (maildir_quota_usage(dir, quota, &a->used_bytes, &a->used_count) < 0) {
 		a->status = MAILDIR_TEMPFAIL;
 		a->error = yz_pool_printf(b->pool, "quota of %s: %s", dir, strerror(errno));
-	} else if (maildir_pathf(tmp, sizeof tmp, "%s/tmp", dir) < 0 || stat(tmp, &st) < 0 ||
-		   batch_watch_dev(b, tmp, st.st_dev) < 0) {
-		a->status = status_of_errno(errno);
-		a->error = yz_pool_printf(b->pool, "%s: %s", tmp, strerror(errno));
 	} else {
-		a->dev = st.st_dev;
+		a->dev = b->dirs[a->inbox]->dev;
 	}
 	return b->naccts++;
 }
@@ -312,9 +431,25 @@ static int copy_body_fd(struct maildir_batch *b, int out, int fd, off_t off, siz
 	return 0;
 }
 
+/* Write header + body at the start of the empty file fd. */
+static int write_content(struct maildir_batch *b, int fd, const void *hdr, size_t hlen,
+			 const struct mb_source *src)
+{
+	int r = 0;
+	if (hlen > 0)
+		r = mb_write_full(b, fd, hdr, hlen);
+	if (r == 0 && src->len > 0) {
+		if (src->mem != NULL)
+			r = mb_write_full(b, fd, src->mem, src->len);
+		else
+			r = copy_body_fd(b, fd, src->fd, src->off, src->len);
+	}
+	return r;
+}
+
 /* Write header + body into a new tmp file; nothing is left on failure. */
 static int write_tmp(struct maildir_batch *b, const char *path, const void *hdr, size_t hlen,
-		     const struct mb_source *src, dev_t *dev_r)
+		     const struct mb_source *src)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 && errno == EEXIST) {
@@ -325,16 +460,7 @@ static int write_tmp(struct maildir_batch *b, const char *path, const void *hdr,
 	}
 	if (fd < 0)
 		return -1;
-	struct stat st;
-	int r = fstat(fd, &st);
-	if (r == 0 && hlen > 0)
-		r = mb_write_full(b, fd, hdr, hlen);
-	if (r == 0 && src->len > 0) {
-		if (src->mem != NULL)
-			r = mb_write_full(b, fd, src->mem, src->len);
-		else
-			r = copy_body_fd(b, fd, src->fd, src->off, src->len);
-	}
+	int r = write_content(b, fd, hdr, hlen, src);
 	int saved = errno;
 	if (close(fd) < 0 && r == 0) {
 		r = -1;
@@ -345,14 +471,84 @@ static int write_tmp(struct maildir_batch *b, const char *path, const void *hdr,
 		errno = saved;
 		return -1;
 	}
-	*dev_r = st.st_dev;
 	return 0;
 }
 
-/* true if the tmp file at path holds hdr followed by body (memory). */
-static bool file_equals(const char *path, size_t hlen, const void *body, size_t blen)
+/* true if an unnamed file can be tried in e's new/ now. */
+static bool tmpfile_usable(const struct maildir_batch *b, const struct maildir_cache_entry *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return b->use_tmpfile && e->tmpfile != MAILDIR_TMPFILE_NO && b->proc != MB_PROC_NO &&
+	       b->nopen < MAILDIR_BATCH_OPEN_MAX;
+}
+
+/* An unnamed file in e's new/, ready to be written; -1 when the tmp/ path
+ * must be used instead (refused, no /proc, no fd left), -2 with errno when
+ * the folder is gone. */
+static int open_unnamed(struct maildir_batch *b, struct maildir_cache_entry *e)
+{
+	int fd = mb_open_tmpfile(b, e->new_fd);
+	if (fd < 0) {
+		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+			e->tmpfile = MAILDIR_TMPFILE_NO; /* this file system: never again */
+		if (errno == ENOENT) {
+			/* new/ was removed since this batch checked it. */
+			maildir_cache_forget(b->cache, e);
+			return -2;
+		}
+		return -1;
+	}
+	e->tmpfile = MAILDIR_TMPFILE_YES;
+	if (b->proc == MB_PROC_UNKNOWN) {
+		/* Without /proc the file could never get its name. */
+		char proc[64];
+		b->proc = proc_fd_path(b, fd, proc, sizeof proc) == 0 &&
+					  faccessat(AT_FDCWD, proc, F_OK, 0) == 0
+				  ? MB_PROC_YES
+				  : MB_PROC_NO;
+	}
+	if (b->proc == MB_PROC_NO) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Step 1's file for an item: unnamed in new/ when the kernel allows, else
+ * tmp/<name>. Nothing is left on failure (-1 with errno). */
+static int write_item(struct maildir_batch *b, struct mb_item *it, const void *hdr, size_t hlen,
+		      const struct mb_source *src)
+{
+	struct maildir_cache_entry *e = b->dirs[it->dir];
+	int fd = tmpfile_usable(b, e) ? open_unnamed(b, e) : -1;
+	if (fd == -2)
+		return -1;
+	if (fd >= 0) {
+		if (write_content(b, fd, hdr, hlen, src) < 0) {
+			int saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		it->tmp_fd = fd;
+		b->nopen++;
+		return 0;
+	}
+	char path[PATH_MAX];
+	if (maildir_pathf(path, sizeof path, "%s/tmp/%s", e->path, it->name) < 0)
+		return -1;
+	if (write_tmp(b, path, hdr, hlen, src) < 0) {
+		if (errno == ENOENT)
+			maildir_cache_forget(b->cache, e); /* tmp/ removed: create it again next time */
+		return -1;
+	}
+	it->tmp_path = yz_pool_strdup(b->pool, path);
+	return 0;
+}
+
+/* true if the item's file holds hdr followed by body (memory). */
+static bool file_equals(const struct mb_item *o, size_t hlen, const void *body, size_t blen)
+{
+	int fd = o->tmp_fd >= 0 ? o->tmp_fd : open(o->tmp_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
 	char *buf = yz_malloc(MB_COPY_CHUNK);
@@ -373,7 +569,8 @@ static bool file_equals(const char *path, size_t hlen, const void *body, size_t 
 		}
 	}
 	free(buf);
-	close(fd);
+	if (fd != o->tmp_fd)
+		close(fd);
 	return eq;
 }
 
@@ -394,7 +591,7 @@ static bool same_content(struct maildir_batch *b, const void *hdr, size_t hlen,
 		       b->last_body_ino == body_st->st_ino && b->last_body_off == src->off &&
 		       b->last_body_len == src->len;
 	}
-	return !b->last_from_fd && file_equals(o->tmp_path, hlen, src->mem, src->len);
+	return !b->last_from_fd && file_equals(o, hlen, src->mem, src->len);
 }
 
 /* Remember the content just written for sharing with the next item. */
@@ -429,21 +626,27 @@ static struct mb_item *item_new(struct maildir_batch *b)
 	it->acct = -1;
 	it->owner = -1;
 	it->dup_of = -1;
+	it->dir = -1;
+	it->tmp_fd = -1;
 	return it;
 }
 
-/* Resolve the folder directory: the plus-address folder if it exists, else INBOX. */
-static int target_dir(const char *acct_dir, const char *folder, char *out, size_t outsz)
+/* The batch's index of the target folder: the plus-address folder if it
+ * exists, else INBOX. -1 with errno. */
+static int target_dir(struct maildir_batch *b, const struct mb_account *a, const char *folder)
 {
 	if (folder != NULL && folder[0] != '\0' && strcasecmp(folder, "INBOX") != 0 &&
 	    maildir_folder_name_valid(folder)) {
-		int r = maildir_folder_exists(acct_dir, folder);
-		if (r < 0)
+		char dir[PATH_MAX];
+		if (maildir_folder_path(a->dir, folder, dir, sizeof dir) < 0)
 			return -1;
-		if (r > 0)
-			return maildir_folder_path(acct_dir, folder, out, outsz);
+		int d = batch_dir(b, dir, a->dir, folder);
+		if (d >= 0)
+			return d;
+		if (errno != ENOENT && errno != ENOTDIR)
+			return -1;
 	}
-	return maildir_pathf(out, outsz, "%s", acct_dir);
+	return a->inbox;
 }
 
 /* Step 1 for one delivery: checks, duplicate detection, quota, tmp file. */
@@ -457,7 +660,7 @@ static int batch_add(struct maildir_batch *b, const char *account, const char *f
 		return -1;
 	}
 	int idx = b->nitems - 1;
-	char acct_dir[PATH_MAX], dir[PATH_MAX], full[MAILDIR_UNIQUE_MAX + MAILDIR_HOST_MAX + 2];
+	char acct_dir[PATH_MAX], full[MAILDIR_UNIQUE_MAX + MAILDIR_HOST_MAX + 2];
 	char name[NAME_MAX + 1], path[PATH_MAX];
 
 	if (!maildir_unique_valid(unique)) {
@@ -479,15 +682,21 @@ static int batch_add(struct maildir_batch *b, const char *account, const char *f
 		item_fail(b, it, a->status, a->error, 0);
 		return idx;
 	}
-	if (target_dir(acct_dir, folder, dir, sizeof dir) < 0 ||
-	    maildir_pathf(full, sizeof full, "%s.%s", unique, b->host) < 0 ||
+	it->dir = target_dir(b, a, folder);
+	if (it->dir < 0) {
+		item_fail(b, it, status_of_errno(errno), "destination", errno);
+		return idx;
+	}
+	const struct maildir_cache_entry *e = b->dirs[it->dir];
+	const char *dir = e->path;
+	if (maildir_pathf(full, sizeof full, "%s.%s", unique, b->host) < 0 ||
 	    maildir_pathf(name, sizeof name, "%s,S=%llu", full, it->size) < 0 ||
 	    maildir_pathf(path, sizeof path, "%s/new/%s", dir, name) < 0) {
 		item_fail(b, it, status_of_errno(errno), "destination", errno);
 		return idx;
 	}
+	it->name = yz_pool_strdup(b->pool, name);
 	it->new_path = yz_pool_strdup(b->pool, path);
-	it->new_dir = yz_pool_printf(b->pool, "%s/new", dir);
 
 	/* The same destination twice in one batch: one file, shared outcome. */
 	for (int j = 0; j < idx; j++) {
@@ -502,7 +711,7 @@ static int batch_add(struct maildir_batch *b, const char *account, const char *f
 	/* Delivered before (crash after link, lost reply): one stat, and a scan
 	 * of new/ and cur/ only when the caller says this may be a retry. */
 	struct stat st;
-	if (stat(path, &st) == 0) {
+	if (fstatat(e->new_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		it->state = MB_FAILED;
 		it->status = MAILDIR_DUPLICATE;
 		it->found_path = it->new_path;
@@ -539,30 +748,18 @@ static int batch_add(struct maildir_batch *b, const char *account, const char *f
 		return idx;
 	}
 
-	/* The tmp/ of a folder may be on another file system than the account's. */
-	char tmpdir[PATH_MAX];
-	if (maildir_pathf(tmpdir, sizeof tmpdir, "%s/tmp", dir) < 0 || stat(tmpdir, &st) < 0 ||
-	    batch_watch_dev(b, tmpdir, st.st_dev) < 0) {
-		item_fail(b, it, MAILDIR_TEMPFAIL, "tmp directory", errno);
-		return idx;
-	}
-	it->dev = st.st_dev;
+	/* A folder may be on another file system than the account. */
+	it->dev = e->dev;
 	struct stat body_st;
 	bool have_body_st = src->mem == NULL && fstat(src->fd, &body_st) == 0 &&
 			    S_ISREG(body_st.st_mode);
 	if (same_content(b, hdr, hlen, src, have_body_st ? &body_st : NULL, it->dev)) {
 		it->owner = b->last_owner;
 	} else {
-		if (maildir_pathf(path, sizeof path, "%s/%s", tmpdir, name) < 0) {
-			item_fail(b, it, MAILDIR_PERMFAIL, "tmp path", errno);
+		if (write_item(b, it, hdr, hlen, src) < 0) {
+			item_fail(b, it, MAILDIR_TEMPFAIL, "write message file", errno);
 			return idx;
 		}
-		dev_t dev;
-		if (write_tmp(b, path, hdr, hlen, src, &dev) < 0) {
-			item_fail(b, it, MAILDIR_TEMPFAIL, "write tmp file", errno);
-			return idx;
-		}
-		it->tmp_path = yz_pool_strdup(b->pool, path);
 		it->written = true;
 		it->owner = idx;
 		remember_content(b, idx, hdr, hlen, src, have_body_st ? &body_st : NULL);
@@ -601,7 +798,23 @@ int maildir_batch_add_mem(struct maildir_batch *b, const char *account, const ch
 	return batch_add(b, account, folder, unique, maybe_redelivery, header, hlen, &src, quota);
 }
 
-/* Fail every item still waiting and remove the batch's tmp files and links. */
+/* Let go of an item's file: close the unnamed one (it vanishes with its
+ * last fd unless linked), remove the tmp/ one. */
+static void item_discard(struct maildir_batch *b, struct mb_item *it)
+{
+	if (!it->written)
+		return;
+	if (it->tmp_fd >= 0) {
+		close(it->tmp_fd);
+		it->tmp_fd = -1;
+		b->nopen--;
+	} else {
+		(void)unlink(it->tmp_path);
+	}
+	it->written = false;
+}
+
+/* Fail every item still waiting and remove the batch's files and links. */
 static void fail_ready(struct maildir_batch *b, const char *what, int err)
 {
 	for (int i = 0; i < b->nitems; i++) {
@@ -610,10 +823,7 @@ static void fail_ready(struct maildir_batch *b, const char *what, int err)
 			(void)unlink(it->new_path);
 			it->linked = false;
 		}
-		if (it->written) {
-			(void)unlink(it->tmp_path);
-			it->written = false;
-		}
+		item_discard(b, it);
 		if (it->state == MB_READY || (it->state == MB_DONE && it->status == MAILDIR_OK))
 			item_fail(b, it, MAILDIR_TEMPFAIL, what, err);
 	}
@@ -652,20 +862,47 @@ static int commit_data(struct maildir_batch *b)
 		if (!it->written)
 			continue;
 		/* A write-back error not yet seen by anyone is reported to an fd
-		 * opened after it (errseq), so reopening is as safe as keeping
-		 * every fd of the batch open. */
-		int fd = open(it->tmp_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		 * opened after it (errseq), so reopening a tmp/ file is as safe as
+		 * keeping every fd of the batch open. */
+		int fd = it->tmp_fd >= 0 ? it->tmp_fd
+					 : open(it->tmp_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			return -1;
 		int r = mb_fdatasync(b, fd);
 		int saved = errno;
-		close(fd);
+		if (fd != it->tmp_fd)
+			close(fd);
 		if (r < 0) {
 			errno = saved;
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Link the owner's file as the item's name in its new/. */
+static int link_item(struct maildir_batch *b, const struct mb_item *it)
+{
+	const struct mb_item *o = &b->items[it->owner];
+	int dirfd = b->dirs[it->dir]->new_fd;
+	if (o->tmp_fd < 0)
+		return mb_linkat(b, AT_FDCWD, o->tmp_path, dirfd, it->name, 0);
+	char proc[64];
+	if (proc_fd_path(b, o->tmp_fd, proc, sizeof proc) < 0)
+		return -1;
+	return mb_linkat(b, AT_FDCWD, proc, dirfd, it->name, AT_SYMLINK_FOLLOW);
+}
+
+/* After a failed link with ENOENT: forget the folder if it is gone (else
+ * /proc vanished: later batches will see it at their probe). */
+static void link_enoent(struct maildir_batch *b, const struct mb_item *it)
+{
+	struct maildir_cache_entry *e = b->dirs[it->dir];
+	struct stat st;
+	if (fstat(e->new_fd, &st) < 0 || st.st_nlink == 0 || !dir_still_there(e))
+		maildir_cache_forget(b->cache, e);
+	else if (b->items[it->owner].tmp_fd >= 0)
+		b->proc = MB_PROC_NO;
 }
 
 /* Step 3: link each item into new/; per-item errors stay per item. */
@@ -675,8 +912,7 @@ static void commit_links(struct maildir_batch *b)
 		struct mb_item *it = &b->items[i];
 		if (it->state != MB_READY)
 			continue;
-		const char *from = b->items[it->owner].tmp_path;
-		if (mb_link(b, from, it->new_path) == 0) {
+		if (link_item(b, it) == 0) {
 			it->linked = true;
 			struct mb_account *a = &b->accts[it->acct];
 			a->done_bytes += it->size;
@@ -689,16 +925,14 @@ static void commit_links(struct maildir_batch *b)
 			it->status = MAILDIR_DUPLICATE;
 			it->found_path = it->new_path;
 		} else {
-			item_fail(b, it, MAILDIR_TEMPFAIL, "link into new", errno);
+			int err = errno;
+			if (err == ENOENT)
+				link_enoent(b, it);
+			item_fail(b, it, MAILDIR_TEMPFAIL, "link into new", err);
 		}
 	}
-	for (int i = 0; i < b->nitems; i++) {
-		struct mb_item *it = &b->items[i];
-		if (it->written) {
-			(void)unlink(it->tmp_path);
-			it->written = false;
-		}
-	}
+	for (int i = 0; i < b->nitems; i++)
+		item_discard(b, &b->items[i]);
 	for (int i = 0; i < b->naccts; i++) {
 		struct mb_account *a = &b->accts[i];
 		if (a->done_count > 0)
@@ -707,45 +941,32 @@ static void commit_links(struct maildir_batch *b)
 	}
 }
 
-/* fsync one directory by path through the hook. */
-static int fsync_dir(struct maildir_batch *b, const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int r = mb_fsync(b, fd);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
-}
-
 /* Step 4: the new directory entries on stable storage. */
 static int commit_dirs(struct maildir_batch *b)
 {
 	if (b->sync == MAILDIR_SYNC_FS)
 		return sync_fs_all(b);
-	const char **dirs = yz_malloc((size_t)b->nitems * sizeof *dirs);
+	/* Each folder's new/ once, through the fd the cache holds on it. */
+	bool *used = yz_calloc((size_t)b->ndirs + 1, sizeof *used);
 	int ndirs = 0;
-	bool use_fs = false;
-	for (int i = 0; i < b->nitems && !use_fs; i++) {
+	for (int i = 0; i < b->nitems; i++) {
 		struct mb_item *it = &b->items[i];
-		if (!it->linked)
-			continue;
-		bool seen = false;
-		for (int j = 0; j < ndirs && !seen; j++)
-			seen = strcmp(dirs[j], it->new_dir) == 0;
-		if (!seen)
-			dirs[ndirs++] = it->new_dir;
-		use_fs = b->sync == MAILDIR_SYNC_AUTO && ndirs > MAILDIR_SYNCFS_MIN_FILES;
+		if (it->linked && !used[it->dir]) {
+			used[it->dir] = true;
+			ndirs++;
+		}
 	}
 	int r = 0;
-	if (use_fs)
+	if (b->sync == MAILDIR_SYNC_AUTO && ndirs > MAILDIR_SYNCFS_MIN_FILES)
 		r = sync_fs_all(b);
-	for (int j = 0; j < ndirs && !use_fs && r == 0; j++)
-		r = fsync_dir(b, dirs[j]);
+	else {
+		for (int d = 0; d < b->ndirs && r == 0; d++) {
+			if (used[d])
+				r = mb_fsync(b, b->dirs[d]->new_fd);
+		}
+	}
 	int saved = errno;
-	free(dirs);
+	free(used);
 	errno = saved;
 	return r;
 }
@@ -840,12 +1061,15 @@ void maildir_batch_free(struct maildir_batch **bp)
 	struct maildir_batch *b = *bp;
 	if (b == NULL)
 		return;
-	for (int i = 0; i < b->nitems; i++) {
-		if (b->items[i].written)
-			(void)unlink(b->items[i].tmp_path);
-	}
+	for (int i = 0; i < b->nitems; i++)
+		item_discard(b, &b->items[i]);
 	for (int i = 0; i < b->ndevs; i++)
 		close(b->devs[i].fd);
+	for (int i = 0; i < b->ndirs; i++)
+		maildir_cache_release(&b->dirs[i]);
+	free(b->dirs);
+	if (b->own_cache)
+		maildir_cache_free(&b->cache);
 	free(b->items);
 	free(b->accts);
 	yz_pool_free(&b->pool);
