@@ -15,6 +15,20 @@
  * - EPOLLHUP/EPOLLERR are level-triggered and always reported: an io that
  *   does not want to read or write takes its fd out of epoll until it does,
  *   so a paused or finished connection never spins the loop.
+ * - Few system calls per turn (epoll is level-triggered, which is what makes
+ *   each of these safe: bytes left in the kernel are always reported again):
+ *   - Pausing keeps EPOLLIN in the kernel ("lazy" pause, as nginx and libuv
+ *     do): a request/response peer sends nothing while we wait for an IPC
+ *     answer, so pause + resume costs no epoll_ctl at all. Only when input
+ *     does arrive while paused is EPOLLIN taken out (one epoll_ctl, as an
+ *     eager pause would have cost), and it comes back at resume.
+ *   - A read that returned less than asked ends the turn: the socket is
+ *     empty, another read would only return EAGAIN. With TLS the same holds
+ *     when OpenSSL buffers nothing more (SSL_has_pending()).
+ *   - A send that took less than offered ends the turn too: the socket
+ *     buffer is full, EPOLLOUT tells when it is not.
+ *   - The idle timer is not re-armed when a new period would end no earlier
+ *     than the armed one: it re-arms itself for the rest when it fires.
  *
  * Never: blocks, reads plaintext once STARTTLS began, hands the caller a byte
  * that was buffered before STARTTLS, writes outside yz_io_flush() or the
@@ -55,6 +69,7 @@ struct yz_io {
 
 	uint64_t idle_ms, last_read;
 	struct yz_timer *timer;
+	uint64_t timer_due;       /* when timer fires, yz_now_ms() scale */
 
 	bool registered;          /* fd is in the loop */
 	unsigned events;          /* events asked of the loop */
@@ -64,6 +79,8 @@ struct yz_io {
 	bool write_blocked;       /* wbuf not empty after a flush: EPOLLOUT armed */
 	bool notify_drained;      /* report YZ_IO_DRAINED when wbuf empties */
 	bool hup_seen;            /* out of epoll after HUP/ERR with no interest */
+	bool read_spurious;       /* EPOLLIN came while we could not read */
+	bool not_socket;          /* send() said ENOTSOCK: write() from now on */
 	bool error_notified, eof_notified;
 	bool defer_read, defer_readable, defer_error, defer_handshake;
 
@@ -280,12 +297,27 @@ static unsigned io_wanted_events(const struct yz_io *io)
 
 static void io_fd_cb(struct yz_loop *loop, int fd, unsigned events, void *arg);
 
-/* Tell the loop what we want now. */
+/* May EPOLLIN stay in the kernel although we do not want to read? Only
+ * for a pause of a healthy connection whose input buffer has room, and
+ * until input shows up anyway (then it is taken out, see io_handle). */
+static bool io_read_lazy_ok(const struct yz_io *io)
+{
+	return io->paused && !io->read_spurious && !io->dead && !io->failed && !io->eof &&
+	       !io->closing && (io->state == IO_PLAIN || io->state == IO_TLS_READY) &&
+	       yz_buf_len(&io->rbuf) < io->rbuf_max;
+}
+
+/* Tell the loop what we want now (no system call if that did not change). */
 static void io_update_events(struct yz_io *io)
 {
 	if (io->dead)
 		return;
 	unsigned want = io_wanted_events(io);
+	if ((io->events & YZ_EV_READ) && !(want & YZ_EV_READ) && io->registered &&
+	    io_read_lazy_ok(io))
+		want |= YZ_EV_READ; /* lazy pause: keep it, it costs nothing */
+	if (want & YZ_EV_READ)
+		io->read_spurious = false;
 	if (!io->registered) {
 		/* Out after a hang-up (or a failure): come back only with interest. */
 		if (want == 0 || io->failed)
@@ -420,8 +452,11 @@ static void io_do_read(struct yz_io *io)
 			break;
 		yz_buf_commit(&io->rbuf, (size_t)n);
 		total += (size_t)n;
-		/* A short plain read means the socket is empty: save a syscall. */
-		if (io->ssl == NULL && (size_t)n < chunk)
+		/* A short read means the socket is empty: another read would
+		 * only say EAGAIN (level-triggered epoll reports what comes
+		 * later). With TLS, only if OpenSSL holds nothing more either:
+		 * bytes it buffered are invisible to epoll. */
+		if ((size_t)n < chunk && (io->ssl == NULL || !SSL_has_pending(io->ssl)))
 			break;
 	}
 	io_rbuf_trim(io);
@@ -482,9 +517,16 @@ static int io_write_some(struct yz_io *io)
 				     strerror(errno) : yz_tls_last_error("protocol error"));
 			return -1;
 		}
-		ssize_t n = send(io->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == ENOTSOCK)
+		ssize_t n;
+		if (io->not_socket) {
 			n = write(io->fd, p, len);
+		} else {
+			n = send(io->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0 && errno == ENOTSOCK) {
+				io->not_socket = true; /* a pipe: ask once */
+				n = write(io->fd, p, len);
+			}
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -496,6 +538,10 @@ static int io_write_some(struct yz_io *io)
 		yz_buf_consume(&io->wbuf, (size_t)n);
 		if (io->state == IO_TLS_PENDING)
 			io->plain_left -= (size_t)n;
+		/* The socket took less than offered: it is full, and another
+		 * send would only say EAGAIN; EPOLLOUT tells when to go on. */
+		if ((size_t)n < len)
+			break;
 	}
 	if (yz_buf_len(&io->wbuf) == 0) {
 		yz_buf_free(&io->wbuf);
@@ -641,6 +687,8 @@ static void io_handle(struct yz_io *io, unsigned events)
 			io_do_read(io);
 		else if (io->closing && (events & YZ_EV_ERROR))
 			io_queue_finish(io); /* peer gone: nothing will drain */
+		else if (events & YZ_EV_READ)
+			io->read_spurious = true; /* paused: take EPOLLIN out now */
 	}
 }
 
@@ -655,6 +703,12 @@ static void io_fd_cb(struct yz_loop *loop, int fd, unsigned events, void *arg)
 	io_unref(io);
 }
 
+/* now + ms, saturating (as yz_timer_add() computes deadlines). */
+static uint64_t io_deadline(uint64_t now, uint64_t ms)
+{
+	return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
+}
+
 /* The idle timer: report or re-arm for the rest of the period. */
 static void io_timer_cb(struct yz_loop *loop, void *arg)
 {
@@ -663,13 +717,15 @@ static void io_timer_cb(struct yz_loop *loop, void *arg)
 	if (io->dead || io->idle_ms == 0)
 		return;
 	uint64_t now = yz_now_ms();
-	uint64_t due = io->last_read + io->idle_ms;
+	uint64_t due = io_deadline(io->last_read, io->idle_ms);
 	if (now < due) {
 		io->timer = yz_timer_add(loop, due - now, io_timer_cb, io);
+		io->timer_due = due;
 		return;
 	}
 	io->last_read = now; /* the next report is one period later */
 	io->timer = yz_timer_add(loop, io->idle_ms, io_timer_cb, io);
+	io->timer_due = io_deadline(now, io->idle_ms);
 	io_ref(io);
 	if (io->closing)
 		io_queue_finish(io);
@@ -728,11 +784,20 @@ void yz_io_set_timeout(struct yz_io *io, uint64_t idle_ms)
 {
 	if (io->dead)
 		return;
-	yz_timer_del(io->loop, &io->timer);
+	uint64_t now = yz_now_ms();
 	io->idle_ms = idle_ms;
-	io->last_read = yz_now_ms();
-	if (idle_ms > 0)
-		io->timer = yz_timer_add(io->loop, idle_ms, io_timer_cb, io);
+	io->last_read = now;
+	if (idle_ms == 0) {
+		yz_timer_del(io->loop, &io->timer);
+		return;
+	}
+	/* A timer due no later than the new period's end can stay: it re-arms
+	 * itself for the rest when it fires (io_timer_cb). */
+	if (io->timer != NULL && io->timer_due <= io_deadline(now, idle_ms))
+		return;
+	yz_timer_del(io->loop, &io->timer);
+	io->timer = yz_timer_add(io->loop, idle_ms, io_timer_cb, io);
+	io->timer_due = io_deadline(now, idle_ms);
 }
 
 /* The fd (-1 once freed). */

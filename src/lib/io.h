@@ -96,7 +96,10 @@ void yz_io_consume(struct yz_io *io, size_t n);
 /* Stop/resume reading from the socket (backpressure, e.g. while waiting for
  * an IPC answer); buffered data stays. Reading also stops by itself while the
  * read buffer is at rbuf_max. Resuming with unconsumed input buffered gives
- * one YZ_IO_READABLE from the loop, so pipelined input is not forgotten. */
+ * one YZ_IO_READABLE from the loop, so pipelined input is not forgotten.
+ * Pausing is cheap: the fd's epoll interest is only changed if input
+ * actually arrives while paused (a pause + resume around an IPC round trip
+ * costs no system call). */
 void yz_io_pause(struct yz_io *io, bool paused);
 
 /* Queue bytes (never writes by itself). -1 if the write buffer cap would be

@@ -18,6 +18,10 @@ void yz_log_init(const char *role, bool to_syslog);
 void yz_log_set_level(enum yz_log_level level);
 void yz_log_set_facility(int facility); /* a LOG_* facility for syslog */
 const char *yz_log_role(void);
+/* The pid written in each line is cached and refreshed by itself in the
+ * child of a fork() (pthread_atfork); a child made otherwise (raw clone,
+ * vfork) that logs before exec calls this first. */
+void yz_log_pid_refresh(void);
 
 void yz_log(enum yz_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -6,7 +6,9 @@
  * the same registration it had when epoll reported it (a generation number
  * travels in epoll_data, so del + re-add within one batch is safe); timers
  * fire in (deadline, creation) order; nothing added from a callback runs in
- * the same pass.
+ * the same pass; yz_loop_mod_fd() to the interest set already registered
+ * makes no system call (callers may restate their interest after every
+ * turn), and the loop counts the system calls it makes (yz_loop_get_stats).
  *
  * Never: closes a registered fd, blocks outside epoll_wait(), or calls a
  * callback recursively.
@@ -66,6 +68,7 @@ struct yz_loop {
 	size_t fds_cap;
 	size_t nfds_user;          /* registered fds that keep the loop alive */
 	uint32_t gen;
+	struct yz_loop_stats stats;
 
 	struct yz_timer **heap;
 	size_t heap_len, heap_cap;
@@ -173,6 +176,7 @@ static int loop_add(struct yz_loop *loop, int fd, unsigned events, yz_fd_cb *cb,
 	uint32_t gen = ++loop->gen;
 	struct epoll_event ev = { .events = loop_to_epoll(events),
 				  .data.u64 = ((uint64_t)gen << 32) | (uint32_t)fd };
+	loop->stats.ctl_calls++;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -1;
 	e->cb = cb;
@@ -205,6 +209,7 @@ int yz_loop_mod_fd(struct yz_loop *loop, int fd, unsigned events)
 		return 0;
 	struct epoll_event ev = { .events = loop_to_epoll(events),
 				  .data.u64 = ((uint64_t)e->gen << 32) | (uint32_t)fd };
+	loop->stats.ctl_calls++;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 		return -1;
 	e->events = events;
@@ -218,6 +223,7 @@ void yz_loop_del_fd(struct yz_loop *loop, int fd)
 		return;
 	struct loop_fd *e = &loop->fds[fd];
 	/* The fd may already be closed (then the kernel dropped it itself). */
+	loop->stats.ctl_calls++;
 	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	if (!e->internal)
 		loop->nfds_user--;
@@ -230,6 +236,18 @@ void yz_loop_del_fd(struct yz_loop *loop, int fd)
 bool yz_loop_has_fd(const struct yz_loop *loop, int fd)
 {
 	return fd >= 0 && (size_t)fd < loop->fds_cap && loop->fds[fd].used;
+}
+
+/* The events registered in the kernel for fd (0 if not registered). */
+unsigned yz_loop_fd_events(const struct yz_loop *loop, int fd)
+{
+	return yz_loop_has_fd(loop, fd) ? loop->fds[fd].events : 0;
+}
+
+/* System call counters since yz_loop_new(). */
+void yz_loop_get_stats(const struct yz_loop *loop, struct yz_loop_stats *stats_r)
+{
+	*stats_r = loop->stats;
 }
 
 /* ---- timers: a binary min-heap on (when, seq) ---- */
@@ -505,6 +523,7 @@ int yz_loop_run(struct yz_loop *loop)
 			break;
 		if (loop->nfds_user == 0 && loop->heap_len == 0 && loop->dq_len == 0)
 			break;
+		loop->stats.wait_calls++;
 		int n = epoll_wait(loop->epfd, evs, YZ_LOOP_EVENTS_MAX, loop_timeout(loop));
 		if (n < 0) {
 			if (errno == EINTR)

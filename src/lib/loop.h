@@ -55,13 +55,24 @@ void yz_loop_free(struct yz_loop **loop);
 /* Watch fd for events (YZ_EV_READ|YZ_EV_WRITE, possibly 0: errors are always
  * reported). 0, or -1 with errno (EEXIST if fd is already registered). */
 int yz_loop_add_fd(struct yz_loop *loop, int fd, unsigned events, yz_fd_cb *cb, void *arg);
-/* Change the events watched on a registered fd. 0, or -1 with errno. */
+/* Change the events watched on a registered fd. 0, or -1 with errno. No
+ * system call when events equal the registered set. */
 int yz_loop_mod_fd(struct yz_loop *loop, int fd, unsigned events);
 /* Stop watching fd (no-op if it is not registered). Safe from any callback,
  * also for an fd whose event is pending in the same epoll batch. */
 void yz_loop_del_fd(struct yz_loop *loop, int fd);
 /* Is fd registered? */
 bool yz_loop_has_fd(const struct yz_loop *loop, int fd);
+/* The YZ_EV_READ|YZ_EV_WRITE set registered for fd, as the kernel has it
+ * (0 if fd is not registered). */
+unsigned yz_loop_fd_events(const struct yz_loop *loop, int fd);
+
+/* System calls the loop made since yz_loop_new() (tests, metrics). */
+struct yz_loop_stats {
+	uint64_t ctl_calls;   /* epoll_ctl(): add, mod, del */
+	uint64_t wait_calls;  /* epoll_wait() */
+};
+void yz_loop_get_stats(const struct yz_loop *loop, struct yz_loop_stats *stats_r);
 
 /* One-shot timer firing after_ms from now. The handle is valid until the
  * callback returns (deleting it from inside its own callback is a no-op) or

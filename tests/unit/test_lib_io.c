@@ -8,6 +8,12 @@
  * close_after_flush, EOF with pending data, idle timeout, freeing from inside
  * the handler, pause and resume, rbuf_max backpressure, write errors, and no
  * busy loop on a hang-up while paused.
+ * System calls (counted by the loop, by /proc/self/io and checked against
+ * /proc/self/fdinfo): pause + resume without input costs no epoll_ctl, input
+ * while paused takes EPOLLIN out once (no busy loop, nothing read); a short
+ * read costs one read(), not a second one returning EAGAIN; a send the
+ * socket takes only in part is not retried at once; re-setting the idle
+ * timeout keeps or re-arms the timer as needed and the period still restarts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +39,7 @@
 #include "lib/io.h"
 #include "lib/loop.h"
 #include "lib/net.h"
+#include "lib/tls.h"
 
 #define EV_MAX 64
 #define GUARD_MS 2000
@@ -557,6 +566,400 @@ static void test_hup_while_paused(void **state)
 	ctx_done(&c);
 }
 
+/* ---- system call accounting ---- */
+
+/* The (only) epoll fd of this process, found in /proc/self/fd. */
+static int find_epoll_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int found = -1;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char target[64];
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[eventpoll]") == 0) {
+			assert_int_equal(found, -1); /* one loop at a time here */
+			found = atoi(de->d_name);
+		}
+	}
+	closedir(d);
+	assert_true(found >= 0);
+	return found;
+}
+
+/* EPOLLIN|EPOLLOUT as the kernel holds them for fd in epfd; -1 if none. */
+static long kernel_events(int epfd, int fd)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	long ev = -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		int tfd;
+		unsigned int mask;
+		if (sscanf(line, "tfd: %d events: %x", &tfd, &mask) == 2 && tfd == fd)
+			ev = (long)(mask & (EPOLLIN | EPOLLOUT));
+	}
+	fclose(f);
+	return ev;
+}
+
+static uint64_t ctl_calls(struct yz_loop *loop)
+{
+	struct yz_loop_stats st;
+	yz_loop_get_stats(loop, &st);
+	return st.ctl_calls;
+}
+
+static uint64_t wait_calls(struct yz_loop *loop)
+{
+	struct yz_loop_stats st;
+	yz_loop_get_stats(loop, &st);
+	return st.wait_calls;
+}
+
+/* read()-family (syscr) or write()-family (syscw) calls of this process so
+ * far, from /proc/self/io; the read that fetches them counts after. */
+static uint64_t proc_io(const char *key)
+{
+	char buf[1024];
+	int fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, buf, sizeof buf - 1); /* one read: counted */
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	const char *p = strstr(buf, key);
+	assert_non_null(p);
+	return strtoull(p + strlen(key), NULL, 10);
+}
+
+/* What two back-to-back probes of key differ by: the probe's own calls
+ * (1 read natively; more under valgrind, which reads on our behalf). */
+static uint64_t probe_cost(const char *key)
+{
+	uint64_t a = proc_io(key);
+	uint64_t b = proc_io(key);
+	uint64_t c = proc_io(key);
+	assert_int_equal(b - a, c - b); /* stable, or the counts mean nothing */
+	return b - a;
+}
+
+/* Are /proc/self/io counts ours alone? Not under valgrind, whose scheduler
+ * reads and writes a pipe around each of our system calls: then the
+ * call-count checks are skipped (the behaviour checks still run). */
+static bool counts_exact(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	return pre == NULL || strstr(pre, "vgpreload") == NULL;
+}
+
+/* Check that calls counted under key between two probes are in [lo, hi]. */
+static void assert_calls(const char *key, uint64_t before, uint64_t after, uint64_t lo,
+			 uint64_t hi);
+
+/* Calls counted under key between two probes, net of the probes. */
+static uint64_t calls_between(const char *key, uint64_t before, uint64_t after)
+{
+	uint64_t cost = probe_cost(key);
+	assert_true(after >= before + cost);
+	return after - before - cost;
+}
+
+static void assert_calls(const char *key, uint64_t before, uint64_t after, uint64_t lo,
+			 uint64_t hi)
+{
+	if (!counts_exact())
+		return;
+	uint64_t n = calls_between(key, before, after);
+	if (n < lo || n > hi)
+		fail_msg("%s%llu calls, expected %llu..%llu", key, (unsigned long long)n,
+			 (unsigned long long)lo, (unsigned long long)hi);
+}
+
+/* Pause/resume around an IPC round trip costs nothing; input while paused
+ * takes EPOLLIN out once, is not read, and comes back at resume. */
+static void test_pause_syscalls(void **state)
+{
+	struct ctx c;
+	ctx_init(&c, 1024, 1024);
+	int epfd = find_epoll_fd();
+	int fd = yz_io_fd(c.io);
+	peer_send(&c, "a\n");
+	expect_event(&c, YZ_IO_READABLE);
+	expect_line(&c, 16, "a\n");
+
+	uint64_t ctl0 = ctl_calls(c.loop);
+	for (int i = 0; i < 10; i++) {
+		yz_io_pause(c.io, true);
+		yz_io_pause(c.io, false);
+	}
+	yz_io_pause(c.io, true);
+	assert_int_equal(ctl_calls(c.loop), ctl0);
+	assert_int_equal(kernel_events(epfd, fd), EPOLLIN); /* kept, lazily */
+
+	/* Input while paused: not read, not reported, EPOLLIN taken out, and
+	 * the loop sleeps instead of spinning. */
+	peer_send(&c, "b\n");
+	uint64_t waits0 = wait_calls(c.loop);
+	yz_timer_add(c.loop, 50, stop_cb, NULL);
+	size_t before = c.nev;
+	assert_int_equal(yz_loop_run(c.loop), 0);
+	assert_int_equal(c.nev, before);
+	assert_int_equal(yz_buf_len(yz_io_rbuf(c.io)), 0);
+	assert_int_equal(ctl_calls(c.loop), ctl0 + 1);
+	assert_int_equal(kernel_events(epfd, fd), 0);
+	assert_int_equal(yz_loop_fd_events(c.loop, fd), 0);
+	assert_true(wait_calls(c.loop) - waits0 <= 3);
+
+	/* Still paused: pausing again changes nothing. */
+	yz_io_pause(c.io, true);
+	assert_int_equal(ctl_calls(c.loop), ctl0 + 1);
+
+	/* Resume: EPOLLIN back (one call), and the input arrives. */
+	yz_io_pause(c.io, false);
+	assert_int_equal(ctl_calls(c.loop), ctl0 + 2);
+	assert_int_equal(kernel_events(epfd, fd), EPOLLIN);
+	expect_event(&c, YZ_IO_READABLE);
+	expect_line(&c, 16, "b\n");
+
+	/* Lazy again after that. */
+	yz_io_pause(c.io, true);
+	yz_io_pause(c.io, false);
+	assert_int_equal(ctl_calls(c.loop), ctl0 + 2);
+
+	/* A full read buffer is not a lazy pause: EPOLLIN goes out at once. */
+	char big[2048];
+	memset(big, 'f', sizeof big);
+	assert_int_equal(write(c.peer, big, sizeof big), (ssize_t)sizeof big);
+	expect_event(&c, YZ_IO_READABLE);
+	assert_int_equal(yz_buf_len(yz_io_rbuf(c.io)), 1024);
+	assert_int_equal(kernel_events(epfd, fd), 0);
+	yz_io_pause(c.io, true);
+	yz_io_consume(c.io, 1024);
+	assert_int_equal(kernel_events(epfd, fd), 0); /* paused: data waits */
+	yz_io_pause(c.io, false);
+	assert_int_equal(kernel_events(epfd, fd), EPOLLIN);
+	expect_event(&c, YZ_IO_READABLE);
+	assert_int_equal(yz_buf_len(yz_io_rbuf(c.io)), 1024);
+	yz_io_consume(c.io, 1024);
+	ctx_done(&c);
+}
+
+/* A short read is the only read of its turn: no read() returning EAGAIN. */
+static void test_short_read_syscalls(void **state)
+{
+	struct ctx c;
+	ctx_init(&c, 64 * 1024, 1024);
+	peer_send(&c, "hello\n");
+	uint64_t r0 = proc_io("syscr: ");
+	expect_event(&c, YZ_IO_READABLE);
+	uint64_t r1 = proc_io("syscr: ");
+	assert_calls("syscr: ", r0, r1, 1, 1);
+	expect_line(&c, 16, "hello\n");
+
+	/* More than one chunk: full chunk, then a short one, then stop. */
+	size_t total = YZ_IO_READ_CHUNK + 100;
+	char *data = malloc(total);
+	assert_non_null(data);
+	memset(data, 'q', total);
+	assert_int_equal(write(c.peer, data, total), (ssize_t)total);
+	free(data);
+	r0 = proc_io("syscr: ");
+	expect_event(&c, YZ_IO_READABLE);
+	r1 = proc_io("syscr: ");
+	assert_int_equal(yz_buf_len(yz_io_rbuf(c.io)), total);
+	assert_calls("syscr: ", r0, r1, 2, 2);
+	yz_io_consume(c.io, total);
+
+	/* EOF still comes through (a read returning 0). */
+	close(c.peer);
+	c.peer = -1;
+	expect_event(&c, YZ_IO_EOF);
+	ctx_done(&c);
+}
+
+/* A write the fd takes in part is not retried before EPOLLOUT: over a pipe
+ * (where write() shows in syscw) of one page, a flush is one write(). The
+ * ENOTSOCK answer of send() is asked once per io. */
+static void test_partial_write_syscalls(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	int pipe_size = fcntl(p[1], F_SETPIPE_SZ, 4096);
+	assert_true(pipe_size >= 4096);
+	struct ctx c;
+	memset(&c, 0, sizeof c);
+	c.loop = yz_loop_new();
+	c.io = yz_io_new(c.loop, p[1], 1024, 64 * 1024);
+	assert_non_null(c.io);
+	c.peer = p[0];
+	yz_io_set_handler(c.io, handler, &c);
+
+	size_t total = (size_t)pipe_size * 3;
+	char *data = malloc(total);
+	assert_non_null(data);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (char)(i % 251);
+	assert_int_equal(yz_io_write(c.io, data, total), 0);
+	free(data);
+	uint64_t w0 = proc_io("syscw: ");
+	assert_int_equal(yz_io_flush(c.io), 0);
+	uint64_t w1 = proc_io("syscw: ");
+	assert_calls("syscw: ", w0, w1, 1, 1);
+	assert_int_equal(yz_io_wpending(c.io), total - (size_t)pipe_size);
+
+	/* Drain the pipe as it fills: at most one write() per loop turn. */
+	struct drain d = { &c, 0, 0 };
+	assert_int_equal(fcntl(c.peer, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(yz_loop_add_fd(c.loop, c.peer, YZ_EV_READ, on_peer_readable, &d), 0);
+	uint64_t waits0 = wait_calls(c.loop);
+	w0 = proc_io("syscw: ");
+	expect_event(&c, YZ_IO_DRAINED);
+	w1 = proc_io("syscw: ");
+	assert_calls("syscw: ", w0, w1, 1, wait_calls(c.loop) - waits0);
+	assert_int_equal(yz_io_wpending(c.io), 0);
+	while (d.got < total) {
+		char buf[4096];
+		ssize_t n = read(c.peer, buf, sizeof buf);
+		assert_true(n > 0);
+		for (ssize_t i = 0; i < n; i++)
+			assert_int_equal((unsigned char)buf[i], (unsigned char)((d.got + (size_t)i) % 251));
+		d.got += (size_t)n;
+	}
+	yz_loop_del_fd(c.loop, c.peer);
+	ctx_done(&c);
+}
+
+/* TLS: a short record read is not followed by a read() returning EAGAIN
+ * when OpenSSL holds nothing more. */
+struct tside {
+	struct yz_loop *loop;
+	int ready, readable;
+};
+
+static void tls_handler(struct yz_io *io, enum yz_io_event ev, void *arg)
+{
+	struct tside *t = arg;
+	assert_int_not_equal(ev, YZ_IO_ERROR);
+	if (ev == YZ_IO_TLS_READY)
+		t->ready++;
+	if (ev == YZ_IO_READABLE)
+		t->readable++;
+	yz_loop_stop(t->loop);
+}
+
+static void settle_cb(struct yz_loop *loop, void *arg)
+{
+	*(bool *)arg = true;
+	yz_loop_stop(loop);
+}
+
+static void test_tls_short_read_syscalls(void **state)
+{
+	char dir[] = "/tmp/yz-io-tls-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char cert[64], key[64];
+	assert_true(snprintf(cert, sizeof cert, "%s/cert.pem", dir) < (int)sizeof cert);
+	assert_true(snprintf(key, sizeof key, "%s/key.pem", dir) < (int)sizeof key);
+	const char *error = NULL;
+	assert_int_equal(yz_tls_make_selfsigned(cert, key, "mx.example.org", &error), 0);
+	struct yz_tls_ctx *sctx = yz_tls_server_ctx_new(cert, key, &error);
+	struct yz_tls_ctx *cctx = yz_tls_client_ctx_new(&error);
+	assert_non_null(sctx);
+	assert_non_null(cctx);
+
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct yz_loop *loop = yz_loop_new();
+	struct tside ts = { loop, 0, 0 }, tc = { loop, 0, 0 };
+	struct yz_io *sio = yz_io_new(loop, sv[0], 4096, 4096);
+	struct yz_io *cio = yz_io_new(loop, sv[1], 4096, 4096);
+	assert_non_null(sio);
+	assert_non_null(cio);
+	yz_io_set_handler(sio, tls_handler, &ts);
+	yz_io_set_handler(cio, tls_handler, &tc);
+	assert_int_equal(yz_io_starttls(sio, sctx, true), 0);
+	assert_int_equal(yz_io_starttls(cio, cctx, false), 0);
+	struct yz_timer *guard = yz_timer_add(loop, GUARD_MS, on_guard, NULL);
+	while (ts.ready == 0 || tc.ready == 0)
+		assert_int_equal(yz_loop_run(loop), 0);
+	/* Let the client take the session tickets the server sends. */
+	bool settled = false;
+	yz_timer_add(loop, 50, settle_cb, &settled);
+	while (!settled)
+		assert_int_equal(yz_loop_run(loop), 0);
+	assert_int_equal(ts.readable, 0);
+
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(yz_io_write(cio, "hello\n", 6), 0);
+		assert_int_equal(yz_io_flush(cio), 0);
+		int before = ts.readable;
+		uint64_t r0 = proc_io("syscr: ");
+		while (ts.readable == before)
+			assert_int_equal(yz_loop_run(loop), 0);
+		uint64_t r1 = proc_io("syscr: ");
+		/* One record: its header and its body, nothing more. */
+		assert_calls("syscr: ", r0, r1, 1, 2);
+		struct yz_slice line;
+		assert_int_equal(yz_io_read_line(sio, 16, &line), YZ_LINE_OK);
+		assert_int_equal(line.len, 6);
+		assert_memory_equal(line.p, "hello\n", 6);
+		yz_io_consume(sio, line.len);
+	}
+	yz_timer_del(loop, &guard);
+	yz_io_free(&sio);
+	yz_io_free(&cio);
+	assert_int_equal(yz_loop_run(loop), 0);
+	yz_loop_free(&loop);
+	yz_tls_ctx_free(&sctx);
+	yz_tls_ctx_free(&cctx);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+}
+
+/* Re-setting the idle timeout: the period restarts at each call, whether
+ * the armed timer is kept (due earlier) or replaced (due later). */
+static void test_timeout_reset(void **state)
+{
+	struct ctx c;
+	ctx_init(&c, 1024, 1024);
+	c.keep_running = false;
+	yz_io_set_timeout(c.io, 10000);
+	yz_io_set_timeout(c.io, 60); /* shorter: must fire at 60, not 10000 */
+	uint64_t start = yz_now_ms();
+	expect_event(&c, YZ_IO_TIMEOUT);
+	uint64_t el = yz_now_ms() - start;
+	assert_true(el >= 59 && el < 1500);
+
+	/* Same period again after 30 ms: the old timer is kept, yet the report
+	 * comes a full period after the second call. */
+	yz_io_set_timeout(c.io, 80);
+	yz_timer_add(c.loop, 30, stop_cb, NULL);
+	assert_int_equal(yz_loop_run(c.loop), 0);
+	size_t before = c.nev;
+	uint64_t second = yz_now_ms();
+	yz_io_set_timeout(c.io, 80);
+	expect_event(&c, YZ_IO_TIMEOUT);
+	assert_int_equal(c.nev, before + 1);
+	assert_true(yz_now_ms() - second >= 79);
+
+	/* Longer than the armed timer: fires after the longer period. */
+	yz_io_set_timeout(c.io, 20);
+	yz_io_set_timeout(c.io, 100);
+	start = yz_now_ms();
+	expect_event(&c, YZ_IO_TIMEOUT);
+	assert_true(yz_now_ms() - start >= 99);
+	yz_io_set_timeout(c.io, 0);
+	ctx_done(&c);
+}
+
 /* net.h: listen, connect, accept and addresses on loopback. */
 static void test_net(void **state)
 {
@@ -689,6 +1092,11 @@ int main(void)
 		cmocka_unit_test(test_pause_and_backpressure),
 		cmocka_unit_test(test_buffer_memory),
 		cmocka_unit_test(test_hup_while_paused),
+		cmocka_unit_test(test_pause_syscalls),
+		cmocka_unit_test(test_short_read_syscalls),
+		cmocka_unit_test(test_partial_write_syscalls),
+		cmocka_unit_test(test_timeout_reset),
+		cmocka_unit_test(test_tls_short_read_syscalls),
 		cmocka_unit_test(test_net),
 		cmocka_unit_test(test_io_over_tcp),
 	};

@@ -2,7 +2,9 @@
  * test_lib_loop.c: the event loop (loop.h): timer order and deletion from
  * callbacks, deferred calls, signals through signalfd, fd registration and
  * deletion from inside callbacks (also of an fd pending in the same batch),
- * and the loop ending when nothing is left.
+ * the loop ending when nothing is left, and the system call accounting:
+ * restating an unchanged interest set costs no epoll_ctl, and what the loop
+ * believes is registered is what the kernel shows in /proc/self/fdinfo.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +12,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "lib/loop.h"
@@ -382,6 +388,106 @@ static void test_fd_write_and_error(void **state)
 	yz_loop_free(&loop);
 }
 
+/* The (only) epoll fd of this process, found in /proc/self/fd. */
+static int find_epoll_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int found = -1;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char target[64];
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[eventpoll]") == 0) {
+			assert_int_equal(found, -1); /* one loop at a time here */
+			found = atoi(de->d_name);
+		}
+	}
+	closedir(d);
+	assert_true(found >= 0);
+	return found;
+}
+
+/* The epoll event mask the kernel holds for fd in epfd; -1 if none. */
+static long kernel_events(int epfd, int fd)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	long ev = -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		int tfd;
+		unsigned int mask;
+		if (sscanf(line, "tfd: %d events: %x", &tfd, &mask) == 2 && tfd == fd)
+			ev = (long)(mask & (EPOLLIN | EPOLLOUT)); /* ERR|HUP always on */
+	}
+	fclose(f);
+	return ev;
+}
+
+/* epoll_ctl only for real changes; the kernel agrees with the loop. */
+static void test_ctl_accounting(void **state)
+{
+	struct yz_loop *loop = yz_loop_new();
+	int epfd = find_epoll_fd();
+	struct yz_loop_stats st;
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	yz_loop_get_stats(loop, &st);
+	assert_int_equal(st.ctl_calls, 0);
+	assert_int_equal(st.wait_calls, 0);
+
+	assert_int_equal(yz_loop_add_fd(loop, p[0], YZ_EV_READ, on_hup, NULL), 0);
+	yz_loop_get_stats(loop, &st);
+	assert_int_equal(st.ctl_calls, 1);
+	assert_int_equal(yz_loop_fd_events(loop, p[0]), YZ_EV_READ);
+	assert_int_equal(kernel_events(epfd, p[0]), EPOLLIN);
+
+	/* Restating the same set, even many times, is free. */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(yz_loop_mod_fd(loop, p[0], YZ_EV_READ), 0);
+	/* Bits other than READ|WRITE do not count as a change. */
+	assert_int_equal(yz_loop_mod_fd(loop, p[0], YZ_EV_READ | YZ_EV_ERROR), 0);
+	yz_loop_get_stats(loop, &st);
+	assert_int_equal(st.ctl_calls, 1);
+
+	/* A change is one call, and the kernel sees it. */
+	assert_int_equal(yz_loop_mod_fd(loop, p[0], 0), 0);
+	yz_loop_get_stats(loop, &st);
+	assert_int_equal(st.ctl_calls, 2);
+	assert_int_equal(yz_loop_fd_events(loop, p[0]), 0);
+	assert_int_equal(kernel_events(epfd, p[0]), 0);
+	assert_int_equal(yz_loop_mod_fd(loop, p[0], YZ_EV_READ | YZ_EV_WRITE), 0);
+	assert_int_equal(kernel_events(epfd, p[0]), EPOLLIN | EPOLLOUT);
+	assert_int_equal(yz_loop_fd_events(loop, p[0]), YZ_EV_READ | YZ_EV_WRITE);
+
+	/* A failed mod of an unknown fd makes no call at all. */
+	assert_int_equal(yz_loop_mod_fd(loop, p[1], YZ_EV_READ), -1);
+	assert_int_equal(yz_loop_fd_events(loop, p[1]), 0);
+	yz_loop_get_stats(loop, &st);
+	assert_int_equal(st.ctl_calls, 3);
+
+	yz_loop_del_fd(loop, p[0]);
+	yz_loop_del_fd(loop, p[0]); /* not registered: no call */
+	yz_loop_get_stats(loop, &st);
+	assert_int_equal(st.ctl_calls, 4);
+	assert_int_equal(kernel_events(epfd, p[0]), -1);
+	assert_int_equal(yz_loop_fd_events(loop, p[0]), 0);
+
+	/* One epoll_wait per pass that waits. */
+	yz_timer_add(loop, 1, on_stop_timer, NULL);
+	assert_int_equal(yz_loop_run(loop), 0);
+	yz_loop_get_stats(loop, &st);
+	assert_true(st.wait_calls >= 1 && st.wait_calls <= 3);
+	close(p[0]);
+	close(p[1]);
+	yz_loop_free(&loop);
+}
+
 /* yz_loop_stop() from a deferred call; the loop can be run again. */
 static void on_defer_stop(struct yz_loop *loop, void *arg)
 {
@@ -419,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_signal),
 		cmocka_unit_test(test_del_fd_in_batch),
 		cmocka_unit_test(test_fd_write_and_error),
+		cmocka_unit_test(test_ctl_accounting),
 		cmocka_unit_test(test_stop_and_rerun),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
