@@ -11,6 +11,8 @@
  */
 #include "store/queue/queue_store.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,8 @@ static const char qid_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 static uint64_t qid_last_us;
 static pid_t qid_last_pid;
+static pid_t qid_pid;         /* cached getpid(), 0 = ask */
+static bool qid_atfork_set;
 
 /* Microseconds since the epoch from the real-time clock. */
 static uint64_t qid_now_us(void)
@@ -31,9 +35,28 @@ static uint64_t qid_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* In the child of a fork(): take the new pid at the next ID. */
+static void qid_atfork_child(void)
+{
+	qid_pid = 0;
+}
+
+/* Our pid, asked of the kernel once per process (glibc does not cache it). */
+static pid_t qid_getpid(void)
+{
+	if (qid_pid == 0) {
+		if (!qid_atfork_set) {
+			(void)pthread_atfork(NULL, NULL, qid_atfork_child);
+			qid_atfork_set = true;
+		}
+		qid_pid = getpid();
+	}
+	return qid_pid;
+}
+
 void queue_id_new(char out[QUEUE_ID_MAX])
 {
-	pid_t pid = getpid();
+	pid_t pid = qid_getpid();
 	uint64_t us = qid_now_us() & (((uint64_t)1 << QID_TIME_BITS) - 1);
 	/* After a fork the child starts its own sequence (it has another pid). */
 	if (pid == qid_last_pid && us <= qid_last_us)
