@@ -84,6 +84,7 @@ struct yz_ipc_conn {
 	size_t stale_next;
 
 	unsigned busy;   /* callbacks of this connection on the stack */
+	bool flush_pending; /* conn_flush_cb is queued (yz_loop_defer) */
 	bool closed;     /* fd closed: no more I/O */
 	bool dead;       /* freed by the owner: release when busy == 0 */
 };
@@ -260,8 +261,12 @@ static bool stale_take(struct yz_ipc_conn *c, uint32_t reqid)
 /* ---- lifetime ---- */
 
 /* Release the memory; only when nothing refers to it any more. */
+static void conn_flush_cb(struct yz_loop *loop, void *arg);
+
 static void conn_destroy(struct yz_ipc_conn *c)
 {
+	if (c->flush_pending)
+		yz_loop_defer_cancel(c->loop, conn_flush_cb, c);
 	yz_buf_free(&c->in);
 	free(c->pend);
 	free(c);
@@ -450,7 +455,13 @@ int yz_ipc_conn_send(struct yz_ipc_conn *c, struct yz_ipc_msg *m)
 		c->out_head = o;
 	c->out_tail = o;
 	c->out_bytes += o->len - o->off;
-	conn_want(c);
+	/* Written at the end of this loop turn, with whatever else the turn
+	 * sends (one sendmsg for them all); EPOLLOUT is armed only if the
+	 * socket does not take it all then. */
+	if (!c->flush_pending && !(c->events & YZ_EV_WRITE)) {
+		c->flush_pending = true;
+		yz_loop_defer(c->loop, conn_flush_cb, c);
+	}
 	return 0;
 }
 
@@ -554,6 +565,20 @@ static int conn_write(struct yz_ipc_conn *c)
 	}
 	conn_want(c);
 	return 0;
+}
+
+/* The end of the turn in which frames were queued: send them. */
+static void conn_flush_cb(struct yz_loop *loop, void *arg)
+{
+	struct yz_ipc_conn *c = arg;
+
+	(void)loop;
+	c->flush_pending = false;
+	if (c->closed || c->dead)
+		return;
+	c->busy++;
+	conn_write(c);
+	conn_unbusy(c);
 }
 
 /* ---- input ---- */

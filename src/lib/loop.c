@@ -77,6 +77,8 @@ struct yz_loop {
 
 	struct loop_defer *dq, *dq_spare;
 	size_t dq_len, dq_cap, dq_spare_cap;
+	struct loop_defer *dq_running; /* the calls loop_run_defers() is running */
+	size_t dq_running_len;
 
 	int sigfd;
 	sigset_t sigmask;          /* signals delivered through sigfd */
@@ -377,6 +379,19 @@ void yz_loop_defer(struct yz_loop *loop, yz_timer_cb *cb, void *arg)
 	loop->dq[loop->dq_len++] = (struct loop_defer){ cb, arg };
 }
 
+/* Drop the queued calls of cb(arg), also those of the pass now running. */
+void yz_loop_defer_cancel(struct yz_loop *loop, yz_timer_cb *cb, void *arg)
+{
+	for (size_t i = 0; i < loop->dq_len; i++) {
+		if (loop->dq[i].cb == cb && loop->dq[i].arg == arg)
+			loop->dq[i].cb = NULL;
+	}
+	for (size_t i = 0; i < loop->dq_running_len; i++) {
+		if (loop->dq_running[i].cb == cb && loop->dq_running[i].arg == arg)
+			loop->dq_running[i].cb = NULL;
+	}
+}
+
 /* Run the calls queued so far; those they queue wait for the next pass. */
 static void loop_run_defers(struct yz_loop *loop)
 {
@@ -389,8 +404,14 @@ static void loop_run_defers(struct yz_loop *loop)
 	loop->dq_len = 0;
 	loop->dq_spare = NULL;
 	loop->dq_spare_cap = 0;
-	for (size_t i = 0; i < n; i++)
-		items[i].cb(loop, items[i].arg);
+	loop->dq_running = items;
+	loop->dq_running_len = n;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].cb != NULL)
+			items[i].cb(loop, items[i].arg);
+	}
+	loop->dq_running = NULL;
+	loop->dq_running_len = 0;
 	/* Keep the larger array for reuse, free the other. */
 	if (loop->dq_spare == NULL) {
 		loop->dq_spare = items;

@@ -93,6 +93,8 @@ void yz_loop_sigmask_restore(struct yz_loop *loop);
 /* Run cb(arg) once at the next iteration, before waiting for events.
  * Deferred calls run in the order they were added. */
 void yz_loop_defer(struct yz_loop *loop, yz_timer_cb *cb, void *arg);
+/* Forget the pending deferred calls of cb(arg) (before arg is freed). */
+void yz_loop_defer_cancel(struct yz_loop *loop, yz_timer_cb *cb, void *arg);
 
 /* Run until yz_loop_stop() or until nothing (no fd, timer, deferred call) is
  * left: 0, or -1 with errno if epoll_wait() fails. */

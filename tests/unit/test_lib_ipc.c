@@ -648,6 +648,41 @@ static void test_conn_10000_each_way(void **state)
 	yz_loop_free(&loop);
 }
 
+/* Frames queued in a turn go out at its end: a request and its reply
+ * cost no epoll_ctl (no EPOLLOUT armed and disarmed around each). */
+static void test_conn_send_no_epoll_ctl(void **state)
+{
+	(void)state;
+	struct yz_loop *loop = yz_loop_new();
+	struct peer a, b;
+	bool fired = false;
+	pair_new(loop, &a, &b, 1024);
+	b.echo = true;
+	struct yz_loop_stats st0, st1;
+	yz_loop_get_stats(loop, &st0);
+	for (uint32_t round = 0; round < 50; round++) {
+		send_ping(&a, round, 0);
+		send_ping(&a, round + 1000, 0);
+		a.expect = 2 * (round + 1);
+		struct yz_timer *t = yz_timer_add(loop, 5000, watchdog, &fired);
+		while (!fired && a.replies < a.expect)
+			yz_loop_run(loop);
+		yz_timer_del(loop, &t);
+		assert_false(fired);
+	}
+	yz_loop_get_stats(loop, &st1);
+	assert_int_equal(st1.ctl_calls, st0.ctl_calls);
+	assert_int_equal(a.replies, 100);
+	/* A connection freed with frames queued and its flush pending: the
+	 * flush is forgotten, nothing runs on freed memory. */
+	send_ping(&a, 7, 0);
+	yz_ipc_conn_free(&a.conn);
+	yz_loop_defer(loop, watchdog, &fired);
+	yz_loop_run(loop);
+	yz_ipc_conn_free(&b.conn);
+	yz_loop_free(&loop);
+}
+
 static void test_conn_pass_fd(void **state)
 {
 	struct yz_loop *loop = yz_loop_new();
@@ -1191,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_payload_scan),
 		cmocka_unit_test(test_reader_fds),
 		cmocka_unit_test(test_conn_10000_each_way),
+		cmocka_unit_test(test_conn_send_no_epoll_ctl),
 		cmocka_unit_test(test_conn_pass_fd),
 		cmocka_unit_test(test_conn_bad_frames),
 		cmocka_unit_test(test_conn_payload_at_max),

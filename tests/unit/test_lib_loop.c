@@ -513,9 +513,47 @@ static void test_stop_and_rerun(void **state)
 	yz_loop_free(&loop); /* NULL-safe */
 }
 
+/* Deferred calls: counted by the callback. */
+static void count_cb(struct yz_loop *loop, void *arg)
+{
+	(void)loop;
+	(*(int *)arg)++;
+}
+
+/* A deferred call that cancels one queued after it in the same pass. */
+static void cancel_cb(struct yz_loop *loop, void *arg)
+{
+	yz_loop_defer_cancel(loop, count_cb, arg);
+}
+
+/* yz_loop_defer_cancel drops queued calls of (cb, arg), also those of the
+ * pass running now, and leaves other calls alone. */
+static void test_defer_cancel(void **state)
+{
+	(void)state;
+	struct yz_loop *loop = yz_loop_new();
+	int a = 0, b = 0;
+	yz_loop_defer(loop, count_cb, &a);
+	yz_loop_defer(loop, count_cb, &b);
+	yz_loop_defer(loop, count_cb, &a);
+	yz_loop_defer_cancel(loop, count_cb, &a);
+	yz_loop_run(loop);
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 1);
+	yz_loop_defer(loop, cancel_cb, &a);
+	yz_loop_defer(loop, count_cb, &a);
+	yz_loop_defer(loop, count_cb, &b);
+	yz_loop_run(loop);
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 2);
+	yz_loop_defer_cancel(loop, count_cb, &b); /* nothing queued: no effect */
+	yz_loop_free(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defer_cancel),
 		cmocka_unit_test(test_timer_order),
 		cmocka_unit_test(test_timer_delete_from_callback),
 		cmocka_unit_test(test_timer_heap),
