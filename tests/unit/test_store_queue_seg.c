@@ -46,8 +46,11 @@ static size_t commit_n(struct queue_store *s, size_t n, size_t len, const struct
 	assert_non_null(content);
 	for (size_t i = 0; i < n; i++) {
 		memset(content, 'a' + (int)(i % 26), len);
-		if (len >= 16)
-			snprintf(content, 16, "message %05zu", i);
+		if (len >= 16) {
+			char tag[32];
+			snprintf(tag, sizeof tag, "message %05u", (unsigned)(i % 100000));
+			memcpy(content, tag, 13);
+		}
 		struct queue_writer *w = tq_write(s, content, len, 1000, env);
 		const char *err;
 		assert_true(queue_batch_add(b, &w, &err) >= 0);
@@ -192,7 +195,7 @@ static void test_roundtrip(void **state)
 		char *c = read_content(p.r, qids[i], &len, &off);
 		assert_int_equal(len, 5120);
 		assert_int_equal(off, offs[i] + QUEUE_SEG_HDR_LEN);
-		char want[16];
+		char want[32];
 		snprintf(want, sizeof want, "message %05d", i);
 		assert_memory_equal(c, want, 13);
 		free(c);
