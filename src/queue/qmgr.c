@@ -194,15 +194,27 @@ static void qmgr_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, str
 static void qmgr_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 {
 	struct qmgr *q = arg;
+	for (size_t i = 0; i < q->nclients; i++) {
+		if (q->clients[i] == c) {
+			q->clients[i] = q->clients[--q->nclients];
+			break;
+		}
+	}
 	yz_ipc_conn_free(&c);
-	q->nclients--;
 }
 
 static void qmgr_on_client(struct yz_service *svc, enum yz_role from, int fd)
 {
 	struct qmgr *q = yz_service_ctx(svc);
-	q->nclients++;
-	(void)yz_ipc_conn_new(q->loop, fd, QMGR_CLIENT_PAYLOAD_MAX, qmgr_on_msg, qmgr_on_close, q);
+	struct yz_ipc_conn *c = yz_ipc_conn_new(q->loop, fd, QMGR_CLIENT_PAYLOAD_MAX, qmgr_on_msg,
+						qmgr_on_close, q);
+	if (c != NULL) {
+		if (q->nclients == q->clients_cap) {
+			q->clients_cap = q->clients_cap == 0 ? 4 : q->clients_cap * 2;
+			q->clients = yz_realloc(q->clients, q->clients_cap * sizeof *q->clients);
+		}
+		q->clients[q->nclients++] = c;
+	}
 	/* A (re)started smtpd may have committed messages it never told us of. */
 	qmgr_rescan(q);
 }
@@ -279,6 +291,9 @@ int queue_role_run(struct yz_config *cfg)
 	yz_timer_del(q.loop, &q.scan_timer);
 	while (q.msgs != NULL)
 		qmgr_forget(&q, q.msgs);
+	while (q.nclients > 0)
+		yz_ipc_conn_free(&q.clients[--q.nclients]);
+	free(q.clients);
 	free(q.by_id);
 	yz_service_free(&q.svc);
 	queue_store_close(&q.store);

@@ -110,6 +110,8 @@ struct qmgr {
 	uint64_t wake_at;
 	struct yz_timer *scan_timer;   /* periodic rescan of active/ */
 	size_t nclients;
+	struct yz_ipc_conn **clients; /* the smtpd connections, freed at exit */
+	size_t clients_cap;
 	char hostname[256];
 };
 
