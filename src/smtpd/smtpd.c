@@ -344,6 +344,7 @@ int smtpd_role_run(struct yz_config *cfg)
 	srv->mbox_link = yz_link_new(srv->svc, YZ_ROLE_MAILBOX);
 	status = yz_service_run(srv->svc);
 	smtpd_queue_commit_now(srv);
+	smtpd_queue_committer_stop(srv); /* while the loop still exists */
 	while (srv->sessions != NULL)
 		smtpd_session_close(srv->sessions, 0, NULL, NULL);
 	yz_link_free(&srv->dir_link);

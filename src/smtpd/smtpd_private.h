@@ -252,6 +252,11 @@ struct smtpd_server {
 	size_t batch_alloc;
 	bool commit_scheduled;
 	struct yz_timer *commit_timer;
+	/* the batch whose commit runs in the committer thread (smtpd_queue.c) */
+	struct queue_batch *flight;
+	struct smtpd_session **flight_sessions;
+	size_t flight_count;
+	struct smtpd_committer *committer; /* NULL: commits run in the loop */
 	/* graceful stop */
 	bool stopping;
 	bool exiting;
@@ -364,6 +369,8 @@ void smtpd_queue_submit(struct smtpd_session *s);
 void smtpd_queue_commit_now(struct smtpd_server *srv);
 /* The session is going away: it no longer wants its commit answer. */
 void smtpd_queue_forget(struct smtpd_server *srv, struct smtpd_session *s);
+/* Stop the committer thread (after waiting for its commit); server_free. */
+void smtpd_queue_committer_stop(struct smtpd_server *srv);
 
 /* ---- smtpd_received.c: header text (pure) ---- */
 struct smtpd_received_info {

@@ -53,10 +53,7 @@ uint32_t queue_crc32c(uint32_t crc, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	static int have_sse42 = -1;
-	if (have_sse42 < 0)
-		have_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-	if (have_sse42)
+	if (__builtin_cpu_supports("sse4.2"))
 		return ~crc32c_sse42(~crc, p, len);
 #endif
 	return ~crc32c_bitwise(~crc, p, len);

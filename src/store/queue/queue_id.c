@@ -26,6 +26,9 @@ static uint64_t qid_last_us;
 static pid_t qid_last_pid;
 static pid_t qid_pid;         /* cached getpid(), 0 = ask */
 static bool qid_atfork_set;
+/* The smtpd's committer thread makes segment names while the loop makes
+ * queue IDs: one sequence, so one lock. */
+static pthread_mutex_t qid_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Microseconds since the epoch from the real-time clock. */
 static uint64_t qid_now_us(void)
@@ -56,6 +59,7 @@ static pid_t qid_getpid(void)
 
 void queue_id_new(char out[QUEUE_ID_MAX])
 {
+	pthread_mutex_lock(&qid_mu);
 	pid_t pid = qid_getpid();
 	uint64_t us = qid_now_us() & (((uint64_t)1 << QID_TIME_BITS) - 1);
 	/* After a fork the child starts its own sequence (it has another pid). */
@@ -63,6 +67,7 @@ void queue_id_new(char out[QUEUE_ID_MAX])
 		us = qid_last_us + 1;
 	qid_last_us = us;
 	qid_last_pid = pid;
+	pthread_mutex_unlock(&qid_mu);
 	uint64_t v = (us << QID_PID_BITS) | ((uint64_t)pid & ((1u << QID_PID_BITS) - 1));
 	for (int i = QUEUE_ID_LEN - 1; i >= 0; i--) {
 		out[i] = qid_alphabet[v & 31];
