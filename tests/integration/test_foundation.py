@@ -202,13 +202,27 @@ def test_production_mode_drops_privileges():
         f = os.path.join(new, os.listdir(new)[0])
         import pwd
         assert os.stat(f).st_uid == pwd.getpwnam("vmail").pw_uid
-        for sub in ("incoming", "active"):
-            assert os.stat(os.path.join(yz.state, "queue", sub)).st_uid == pwd.getpwnam("yizhan").pw_uid
+        yizhan_uid = pwd.getpwnam("yizhan").pw_uid
+        for sub in ("incoming", "active", "log"):
+            assert os.stat(os.path.join(yz.state, "queue", sub)).st_uid == yizhan_uid
+        assert all(os.stat(os.path.join(yz.state, "queue", "log", n)).st_uid == yizhan_uid
+                   for n in os.listdir(os.path.join(yz.state, "queue", "log")))
         # The database belongs to the role that serves it.
         db = os.path.join(yz.state, "data", "directory.db")
         assert os.stat(db).st_uid != 0
         yz.cli("user", "add", "carol@example.test", "--password-stdin", input="pw-carol-1\n")
         assert os.stat(db).st_uid != 0
+        # A queue made before the segment log (no log/): the roles make it,
+        # owned by yizhan although smtpd opens the queue before it drops root.
+        yz.stop()
+        import shutil
+        shutil.rmtree(os.path.join(yz.state, "queue", "log"))
+        yz.start()
+        s = smtplib.SMTP("127.0.0.1", yz.ports["smtp_port"], timeout=20)
+        s.sendmail("someone@example.org", ["alice@example.test"], b"Subject: after\r\n\r\nhi\r\n")
+        s.quit()
+        wait_for(lambda: len(os.listdir(new)) == 2, what="delivery with a new log/")
+        assert os.stat(os.path.join(yz.state, "queue", "log")).st_uid == yizhan_uid
     finally:
         yz.cleanup()
 

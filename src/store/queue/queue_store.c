@@ -78,11 +78,24 @@ int queue_store_open(const char *dir, struct queue_store **store_r, const char *
 		*error_r = queue_errf(err, sizeof err, errno, "mkdir %s", dir);
 		goto fail;
 	}
+	struct stat top;
+	if (stat(dir, &top) < 0) {
+		*error_r = queue_errf(err, sizeof err, errno, "stat %s", dir);
+		goto fail;
+	}
 	for (int i = 0; i < QUEUE_NSUBDIRS; i++) {
 		char path[QUEUE_PATH_MAX];
-		if (queue_path(s, queue_subdirs[i], NULL, path, sizeof path) < 0 ||
-		    (mkdir(path, 0700) < 0 && errno != EEXIST) ||
-		    (*fds[i] = open_dir(path)) < 0) {
+		bool made = false;
+		int r = queue_path(s, queue_subdirs[i], NULL, path, sizeof path);
+		if (r == 0) {
+			made = mkdir(path, 0700) == 0;
+			r = made || errno == EEXIST ? 0 : -1;
+		}
+		/* A subdirectory new in this version, made by a role that has not
+		 * dropped root yet, belongs to the queue's owner like the rest. */
+		if (r == 0 && made && geteuid() == 0 && top.st_uid != 0)
+			r = chown(path, top.st_uid, top.st_gid);
+		if (r < 0 || (*fds[i] = open_dir(path)) < 0) {
 			*error_r = queue_errf(err, sizeof err, errno, "queue directory %s/%s",
 					      dir, queue_subdirs[i]);
 			goto fail;
