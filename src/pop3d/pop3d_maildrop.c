@@ -223,6 +223,21 @@ static void msg_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lin
 		pop3_reply(s, "+OK %llu octets", m->size);
 }
 
+/* The first "\n." in [p, end), or NULL: memchr for each LF (vectorised)
+ * beats memmem's two-byte search several times over on mail text. */
+static const char *find_nl_dot(const char *p, const char *end)
+{
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL || nl + 1 >= end)
+			return NULL; /* a dot after a final LF is the next chunk's */
+		if (nl[1] == '.')
+			return nl;
+		p = nl + 1;
+	}
+	return NULL;
+}
+
 /* Queue a RETR chunk, dot-stuffed by a scan for "\n.". */
 static void stuff_all(struct pop3_session *s, struct pop3_stream *st, const char *p, size_t n)
 {
@@ -230,7 +245,7 @@ static void stuff_all(struct pop3_session *s, struct pop3_stream *st, const char
 	if (st->line_start && p[0] == '.')
 		pop3_write(s, ".", 1);
 	while (p < end) {
-		const char *q = memmem(p, (size_t)(end - p), "\n.", 2);
+		const char *q = find_nl_dot(p, end);
 		if (q == NULL) {
 			pop3_write(s, p, (size_t)(end - p));
 			break;
