@@ -305,6 +305,7 @@ void pop3d_session_start(struct pop3d *d, int fd, const char *rip, bool implicit
 	s->d = d;
 	s->io = io;
 	s->lock_fd = -1;
+	s->new_fd = s->cur_fd = -1;
 	snprintf(s->rip, sizeof s->rip, "%s", rip);
 	s->next = d->sessions;
 	if (d->sessions != NULL)

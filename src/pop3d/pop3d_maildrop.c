@@ -116,6 +116,13 @@ int pop3_maildrop_open(struct pop3_session *s, const char *account, const char *
 	}
 	s->lock_fd = fd;
 	s->folder_dir = yz_strdup(folder);
+	/* RETR opens and marks messages relative to these (no path walk per
+	 * message); where they cannot be opened, by path. */
+	char sub[POP3D_PATH_MAX + 8];
+	if (snprintf(sub, sizeof sub, "%s/new", folder) < (int)sizeof sub)
+		s->new_fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (snprintf(sub, sizeof sub, "%s/cur", folder) < (int)sizeof sub)
+		s->cur_fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s->msgs = msgs;
 	s->nmsgs = count;
 	s->deleted = yz_calloc(count > 0 ? count : 1, 1);
@@ -135,6 +142,11 @@ void pop3_maildrop_close(struct pop3_session *s)
 	s->deleted = NULL;
 	free(s->folder_dir);
 	s->folder_dir = NULL;
+	if (s->new_fd >= 0)
+		close(s->new_fd);
+	if (s->cur_fd >= 0)
+		close(s->cur_fd);
+	s->new_fd = s->cur_fd = -1;
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	s->lock_fd = -1;
@@ -200,7 +212,7 @@ static void msg_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lin
 	struct maildir_msg *m = msg_get(s, n);
 	if (m == NULL)
 		return;
-	int fd = maildir_open(s->folder_dir, m);
+	int fd = maildir_open_at(s->new_fd, s->cur_fd, s->folder_dir, m);
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			pop3_reply(s, "-ERR Message was removed by another session");
@@ -313,7 +325,7 @@ static void msg_finish(struct pop3_session *s, struct pop3_stream *st)
 		if (strchr(m->flags, 'S') == NULL) {
 			char flags[sizeof m->flags + 1];
 			snprintf(flags, sizeof flags, "%sS", m->flags);
-			if (maildir_set_flags(s->folder_dir, m, flags) < 0)
+			if (maildir_set_flags_at(s->new_fd, s->cur_fd, s->folder_dir, m, flags) < 0)
 				yz_log_warn("pop3: cannot mark %s seen: %s", m->name, strerror(errno));
 		}
 	}

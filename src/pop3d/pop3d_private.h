@@ -115,6 +115,7 @@ struct pop3_session {
 	char rip[POP3D_IP_MAX];
 	/* TRANSACTION: the snapshot and its lock. */
 	int lock_fd;
+	int new_fd, cur_fd;       /* the folder's new/ and cur/, -1 if not open */
 	char *folder_dir;
 	struct maildir_msg *msgs;
 	size_t nmsgs;

@@ -379,6 +379,60 @@ static void test_set_flags(void **state)
 	maildir_list_free(&m, n);
 }
 
+/* The fd-relative variants behave as the path ones, including a message
+ * moved meanwhile by another session, and fall back to paths with -1. */
+static void test_at_variants(void **state)
+{
+	(void)state;
+	put(adir, "new", "G1.h,S=2", "gh");
+	put(adir, "new", "G2.h,S=2", "ij");
+	char p[PATH_MAX], t[PATH_MAX];
+	xfmt(p, sizeof p, "%s/new", adir);
+	int nfd = open(p, O_RDONLY | O_DIRECTORY);
+	xfmt(p, sizeof p, "%s/cur", adir);
+	int cfd = open(p, O_RDONLY | O_DIRECTORY);
+	assert_true(nfd >= 0 && cfd >= 0);
+	struct maildir_msg *m;
+	size_t n;
+	assert_int_equal(maildir_list(adir, &m, &n), 0);
+	assert_int_equal(n, 2);
+	char buf[4];
+	int fd = maildir_open_at(nfd, cfd, adir, &m[0]);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof buf), 2);
+	close(fd);
+	assert_int_equal(maildir_set_flags_at(nfd, cfd, adir, &m[0], "S"), 0);
+	assert_string_equal(m[0].name, "G1.h,S=2:2,S");
+	assert_true(exists(adir, "cur", "G1.h,S=2:2,S"));
+	assert_int_equal(maildir_set_flags_at(nfd, cfd, adir, &m[0], "S"), 0); /* no change */
+	assert_int_equal(maildir_set_flags_at(nfd, cfd, adir, &m[0], "FS"), 0);
+	assert_true(exists(adir, "cur", "G1.h,S=2:2,FS"));
+	/* Moved by another session: still opened and marked. */
+	xfmt(p, sizeof p, "%s/new/G2.h,S=2", adir);
+	xfmt(t, sizeof t, "%s/cur/G2.h,S=2:2,R", adir);
+	assert_int_equal(rename(p, t), 0);
+	fd = maildir_open_at(nfd, cfd, adir, &m[1]);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof buf), 2);
+	assert_memory_equal(buf, "ij", 2);
+	close(fd);
+	assert_int_equal(maildir_set_flags_at(nfd, cfd, adir, &m[1], "RS"), 0);
+	assert_true(exists(adir, "cur", "G2.h,S=2:2,RS"));
+	/* No fds: by path. */
+	assert_int_equal(maildir_set_flags_at(-1, -1, adir, &m[1], "S"), 0);
+	assert_true(exists(adir, "cur", "G2.h,S=2:2,S"));
+	fd = maildir_open_at(-1, -1, adir, &m[1]);
+	assert_true(fd >= 0);
+	close(fd);
+	/* A name that tries to leave the folder. */
+	struct maildir_msg evil = { .name = "../../x", .unique = "x", .in_new = true };
+	assert_int_equal(maildir_open_at(nfd, cfd, adir, &evil), -1);
+	assert_int_equal(errno, EINVAL);
+	maildir_list_free(&m, n);
+	close(nfd);
+	close(cfd);
+}
+
 static void test_expunge_quota(void **state)
 {
 	(void)state;
@@ -465,6 +519,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quota_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_at_variants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_clean, setup, teardown),
 	};

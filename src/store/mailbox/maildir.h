@@ -225,6 +225,12 @@ int maildir_open(const char *folder_dir, const struct maildir_msg *m);
 /* Replace the standard flags (letters of MAILDIR_STD_FLAGS, any order);
  * moves new/ -> cur/ by one rename; updates m. */
 int maildir_set_flags(const char *folder_dir, struct maildir_msg *m, const char *flags);
+/* The same two relative to open fds of the folder's new/ and cur/ (a
+ * session keeps them: no path walk per message); a fd of -1 means "use
+ * the path". A message moved meanwhile is still found by path. */
+int maildir_open_at(int new_fd, int cur_fd, const char *folder_dir, const struct maildir_msg *m);
+int maildir_set_flags_at(int new_fd, int cur_fd, const char *folder_dir, struct maildir_msg *m,
+			 const char *flags);
 /* Remove the message and record a negative quota delta. A message that is
  * already gone is not an error. */
 int maildir_expunge(const char *folder_dir, const struct maildir_msg *m);

@@ -317,10 +317,23 @@ static int msg_relocate(const char *folder_dir, const struct maildir_msg *m, cha
 /* Open the message read-only, following a rename by another session. */
 int maildir_open(const char *folder_dir, const struct maildir_msg *m)
 {
+	return maildir_open_at(-1, -1, folder_dir, m);
+}
+
+/* The directory fd for a message in new/ or cur/, or -1 (use paths). */
+static int dir_fd_for(int new_fd, int cur_fd, bool in_new)
+{
+	return in_new ? new_fd : cur_fd;
+}
+
+int maildir_open_at(int new_fd, int cur_fd, const char *folder_dir, const struct maildir_msg *m)
+{
 	char path[PATH_MAX], name[NAME_MAX + 1];
 	if (msg_path(folder_dir, m->in_new, m->name, path, sizeof path) < 0)
 		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int dfd = dir_fd_for(new_fd, cur_fd, m->in_new);
+	int fd = dfd >= 0 ? openat(dfd, m->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+			  : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
 	bool in_new;
@@ -367,6 +380,12 @@ static int flagged_name(const char *old, const char std[8], char *out, size_t ou
 /* Set the standard flags by renaming into cur/. */
 int maildir_set_flags(const char *folder_dir, struct maildir_msg *m, const char *flags)
 {
+	return maildir_set_flags_at(-1, -1, folder_dir, m, flags);
+}
+
+int maildir_set_flags_at(int new_fd, int cur_fd, const char *folder_dir, struct maildir_msg *m,
+			 const char *flags)
+{
 	char std[8], cur_name[NAME_MAX + 1], new_name[NAME_MAX + 1];
 	char from[PATH_MAX], to[PATH_MAX];
 	if (flags == NULL || maildir_flags_normalize(flags, std) < 0)
@@ -379,11 +398,15 @@ int maildir_set_flags(const char *folder_dir, struct maildir_msg *m, const char 
 		    msg_path(folder_dir, in_new, cur_name, from, sizeof from) < 0 ||
 		    msg_path(folder_dir, false, new_name, to, sizeof to) < 0)
 			return -1;
+		/* Relative to the folder's open directories when the caller has
+		 * them (no path walk per message), else by path. */
+		int sfd = dir_fd_for(new_fd, cur_fd, in_new);
+		bool at = sfd >= 0 && cur_fd >= 0;
 		if (!in_new && strcmp(cur_name, new_name) == 0) {
 			struct stat st;
-			if (stat(from, &st) == 0)
+			if ((at ? fstatat(cur_fd, cur_name, &st, AT_SYMLINK_NOFOLLOW) : stat(from, &st)) == 0)
 				goto done;
-		} else if (rename(from, to) == 0) {
+		} else if ((at ? renameat(sfd, cur_name, cur_fd, new_name) : rename(from, to)) == 0) {
 			goto done;
 		}
 		if (errno != ENOENT || attempt > 0)
