@@ -24,11 +24,11 @@
 #define QUEUE_MSG_POOL_BLOCK 4096
 
 /* pread exactly len bytes at off; -1 with errno (EBADMSG when short). */
-static int pread_full(int fd, void *buf, size_t len, off_t off)
+int queue_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	char *p = buf;
 	while (len > 0) {
-		ssize_t n = pread(fd, p, len, off);
+		ssize_t n = pread(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -40,7 +40,7 @@ static int pread_full(int fd, void *buf, size_t len, off_t off)
 		}
 		p += n;
 		len -= (size_t)n;
-		off += n;
+		off += (uint64_t)n;
 	}
 	return 0;
 }
@@ -77,7 +77,7 @@ static int msg_open(struct queue_store *s, const char *qid, uint64_t *content_le
 	} else if (!S_ISREG(st.st_mode) || st.st_size < (off_t)QUEUE_TRAILER_LEN) {
 		saved = EBADMSG;
 		why = "not a queue file (too short)";
-	} else if (pread_full(fd, tr, sizeof tr, st.st_size - QUEUE_TRAILER_LEN) < 0) {
+	} else if (queue_pread_full(fd, tr, sizeof tr, (uint64_t)st.st_size - QUEUE_TRAILER_LEN) < 0) {
 		saved = errno;
 		why = "read trailer";
 	} else if (queue_trailer_decode(tr, content_len_r, env_len_r, env_crc_r) < 0) {
@@ -110,7 +110,7 @@ int queue_msg_load(struct queue_store *s, const char *qid, struct queue_msg **ms
 	if (fd < 0)
 		return -1;
 	unsigned char *env = yz_malloc(env_len);
-	int r = pread_full(fd, env, env_len, (off_t)content_len);
+	int r = queue_pread_full(fd, env, env_len, content_len);
 	int saved = errno;
 	close(fd);
 	if (r < 0) {

@@ -121,6 +121,9 @@ int queue_io_unlink(const struct queue_store *s, const char *path);
 /* true when a batch of n files should use one syncfs. */
 bool queue_use_syncfs(const struct queue_store *s, size_t n);
 
+/* pread exactly len bytes at off; -1 with errno (EBADMSG when short). */
+int queue_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
 /* "<dir>/<sub>/<name>" into out; -1 (ENAMETOOLONG) if it does not fit. */
 int queue_path(const struct queue_store *s, const char *sub, const char *name,
 	       char *out, size_t outsz);

@@ -107,28 +107,6 @@ static uint64_t image_len(uint32_t content_len, uint32_t env_len)
 	return (uint64_t)content_len + env_len + QUEUE_TRAILER_LEN;
 }
 
-/* pread exactly len bytes; -1 with errno (EBADMSG when short). */
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EBADMSG;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* ---- writer side ---- */
 
 int queue_seg_writer_open(struct queue_store *s)
@@ -421,7 +399,7 @@ static void seg_scan(struct queue_store *s, struct queue_seg *g, const struct do
 	size_t img_cap = 0;
 	for (;;) {
 		struct queue_seg_hdr h;
-		if (pread_all(g->fd, hb, sizeof hb, g->scanned) < 0 || queue_seg_hdr_decode(hb, &h) < 0)
+		if (queue_pread_full(g->fd, hb, sizeof hb, g->scanned) < 0 || queue_seg_hdr_decode(hb, &h) < 0)
 			break;
 		uint64_t ilen = image_len(h.content_len, h.env_len);
 		struct queue_seg_loc *known = queue_seg_find(s, h.qid);
@@ -431,7 +409,7 @@ static void seg_scan(struct queue_store *s, struct queue_seg *g, const struct do
 				img_cap = (size_t)ilen;
 				img = yz_malloc(img_cap);
 			}
-			if (pread_all(g->fd, img, (size_t)ilen, g->scanned + QUEUE_SEG_HDR_LEN) < 0)
+			if (queue_pread_full(g->fd, img, (size_t)ilen, g->scanned + QUEUE_SEG_HDR_LEN) < 0)
 				break;
 			if (queue_crc32c(0, img, (size_t)ilen) != h.image_crc) {
 				/* Being written (live writer: look again later), or
@@ -518,7 +496,7 @@ int queue_seg_note(struct queue_store *s, const char *qid, const char *seg, uint
 	}
 	unsigned char hb[QUEUE_SEG_HDR_LEN];
 	struct queue_seg_hdr h;
-	if (pread_all(g->fd, hb, sizeof hb, offset) < 0 || queue_seg_hdr_decode(hb, &h) < 0 ||
+	if (queue_pread_full(g->fd, hb, sizeof hb, offset) < 0 || queue_seg_hdr_decode(hb, &h) < 0 ||
 	    strcmp(h.qid, qid) != 0) {
 		*error_r = queue_errf(s->err, sizeof s->err, 0, "%s: no valid record at %s:%llu", qid,
 				      seg, (unsigned long long)offset);
@@ -546,7 +524,7 @@ int queue_seg_load(struct queue_store *s, struct queue_seg_loc *l, struct queue_
 	size_t len = (size_t)l->env_len + QUEUE_TRAILER_LEN;
 	unsigned char *env = yz_malloc(len);
 	uint64_t at = l->off + QUEUE_SEG_HDR_LEN + l->content_len;
-	if (pread_all(l->seg->fd, env, len, at) < 0) {
+	if (queue_pread_full(l->seg->fd, env, len, at) < 0) {
 		int saved = errno;
 		free(env);
 		*error_r = queue_errf(s->err, sizeof s->err, saved, "%s: read envelope", l->qid);
@@ -625,7 +603,7 @@ int queue_seg_migrate(struct queue_store *s, struct queue_seg_loc *l, const char
 	const char *what = "read";
 	int fd = -1, saved = 0;
 	bool renamed = false;
-	if (pread_all(l->seg->fd, img, (size_t)ilen, l->off + QUEUE_SEG_HDR_LEN) < 0)
+	if (queue_pread_full(l->seg->fd, img, (size_t)ilen, l->off + QUEUE_SEG_HDR_LEN) < 0)
 		goto fail;
 	what = "path";
 	if (queue_path(s, QUEUE_SUB_INCOMING, l->qid, tmp, sizeof tmp) < 0 ||
