@@ -21,6 +21,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -567,47 +569,6 @@ static void test_hup_while_paused(void **state)
 }
 
 /* ---- system call accounting ---- */
-
-/* The (only) epoll fd of this process, found in /proc/self/fd. */
-static int find_epoll_fd(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int found = -1;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		char target[64];
-		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
-		if (n <= 0)
-			continue;
-		target[n] = '\0';
-		if (strcmp(target, "anon_inode:[eventpoll]") == 0) {
-			assert_int_equal(found, -1); /* one loop at a time here */
-			found = atoi(de->d_name);
-		}
-	}
-	closedir(d);
-	assert_true(found >= 0);
-	return found;
-}
-
-/* EPOLLIN|EPOLLOUT as the kernel holds them for fd in epfd; -1 if none. */
-static long kernel_events(int epfd, int fd)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	long ev = -1;
-	while (fgets(line, sizeof line, f) != NULL) {
-		int tfd;
-		unsigned int mask;
-		if (sscanf(line, "tfd: %d events: %x", &tfd, &mask) == 2 && tfd == fd)
-			ev = (long)(mask & (EPOLLIN | EPOLLOUT));
-	}
-	fclose(f);
-	return ev;
-}
 
 static uint64_t ctl_calls(struct yz_loop *loop)
 {

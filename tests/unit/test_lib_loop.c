@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -386,47 +388,6 @@ static void test_fd_write_and_error(void **state)
 	assert_int_equal(w.hups, 1);
 	close(p[0]);
 	yz_loop_free(&loop);
-}
-
-/* The (only) epoll fd of this process, found in /proc/self/fd. */
-static int find_epoll_fd(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int found = -1;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		char target[64];
-		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
-		if (n <= 0)
-			continue;
-		target[n] = '\0';
-		if (strcmp(target, "anon_inode:[eventpoll]") == 0) {
-			assert_int_equal(found, -1); /* one loop at a time here */
-			found = atoi(de->d_name);
-		}
-	}
-	closedir(d);
-	assert_true(found >= 0);
-	return found;
-}
-
-/* The epoll event mask the kernel holds for fd in epfd; -1 if none. */
-static long kernel_events(int epfd, int fd)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	long ev = -1;
-	while (fgets(line, sizeof line, f) != NULL) {
-		int tfd;
-		unsigned int mask;
-		if (sscanf(line, "tfd: %d events: %x", &tfd, &mask) == 2 && tfd == fd)
-			ev = (long)(mask & (EPOLLIN | EPOLLOUT)); /* ERR|HUP always on */
-	}
-	fclose(f);
-	return ev;
 }
 
 /* epoll_ctl only for real changes; the kernel agrees with the loop. */

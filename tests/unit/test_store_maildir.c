@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,30 +30,8 @@
 
 static char root[PATH_MAX];
 
-/* snprintf that fails the test on truncation. */
-static int xfmt(char *out, size_t outsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int xfmt(char *out, size_t outsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(out, outsz, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0 && (size_t)n < outsz);
-	return n;
-}
-
 static const char HDR[] = "Return-Path: <sender@example.org>\r\n";
 static const char BODY[] = "From: sender@example.org\r\nSubject: hi\r\n\r\nhello\r\n.\r\n";
-
-/* nftw callback removing everything. */
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* A fresh empty root for each test. */
 static int setup(void **state)
@@ -66,23 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Number of non-dot entries of dir. */
-static int count_files(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] != '.')
-			n++;
-	}
-	closedir(d);
-	return n;
+	return rm_tree(root);
 }
 
 /* Count files in <root>/<domain>/<user>/<sub>. */
@@ -90,7 +54,7 @@ static int count_in(const char *domain, const char *user, const char *sub)
 {
 	char p[PATH_MAX];
 	xfmt(p, sizeof p, "%s/%s/%s/%s", root, domain, user, sub);
-	return count_files(p);
+	return count_entries(p);
 }
 
 /* Read a whole file into a static buffer. */
@@ -679,7 +643,7 @@ static void test_invalid_input(void **state)
 	assert_null(maildir_batch_path(b, 9999));
 	maildir_batch_free(&b);
 	/* Nothing was created outside the root's domain directories. */
-	assert_int_equal(count_files(root), 1);
+	assert_int_equal(count_entries(root), 1);
 }
 
 static void test_batch_full(void **state)

@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -27,28 +29,6 @@
 static char root[PATH_MAX];
 static char adir[PATH_MAX];
 
-/* snprintf that fails the test on truncation. */
-static int xfmt(char *out, size_t outsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int xfmt(char *out, size_t outsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(out, outsz, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0 && (size_t)n < outsz);
-	return n;
-}
-
-/* nftw callback removing everything. */
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* A fresh root with an empty account for each test. */
 static int setup(void **state)
 {
@@ -64,7 +44,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return rm_tree(root);
 }
 
 /* Create a message file with content in <folder>/<sub>/<name>. */

@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,49 +33,6 @@ static struct maildir_cache *cache;
 
 static const char HDR[] = "Return-Path: <sender@example.org>\r\n";
 static const char BODY[] = "From: sender@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
-
-/* snprintf that fails the test on truncation. */
-static int xfmt(char *out, size_t outsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int xfmt(char *out, size_t outsz, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(out, outsz, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0 && (size_t)n < outsz);
-	return n;
-}
-
-/* nftw callback removing everything. */
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Remove a tree. */
-static void rm_tree(const char *path)
-{
-	assert_int_equal(nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
-/* Open fds of this process. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] != '.')
-			n++;
-	}
-	closedir(d);
-	return n - 1; /* the one opendir holds */
-}
 
 static int fds_at_setup;
 
@@ -95,7 +54,7 @@ static int teardown(void **state)
 	(void)state;
 	maildir_cache_free(&cache);
 	int leaked = count_fds() - fds_at_setup;
-	int r = nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	int r = rm_tree(root);
 	return leaked != 0 ? -1 : r;
 }
 
@@ -104,17 +63,7 @@ static int count_in(const char *user, const char *sub)
 {
 	char p[PATH_MAX];
 	xfmt(p, sizeof p, "%s/example.com/%s/%s", root, user, sub);
-	DIR *d = opendir(p);
-	if (d == NULL)
-		return -1;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] != '.')
-			n++;
-	}
-	closedir(d);
-	return n;
+	return count_entries(p);
 }
 
 /* Assert that path holds exactly HDR + body. */
@@ -330,7 +279,7 @@ static void test_deleted_maildir_recreated(void **state)
 			 MAILDIR_OK);
 	assert_int_equal(maildir_cache_count(cache), 1);
 	/* An administrator removes the whole Maildir: the warm cache notices. */
-	rm_tree(acct);
+	assert_int_equal(rm_tree(acct), 0);
 	assert_int_equal(deliver("r@example.com", NULL, "QR.R1", false, NULL, path, sizeof path),
 			 MAILDIR_OK);
 	assert_content(path, BODY);
@@ -352,7 +301,7 @@ static void test_deleted_maildir_recreated(void **state)
 	/* Only new/ removed: created again as well. */
 	char newdir[PATH_MAX];
 	xfmt(newdir, sizeof newdir, "%s/new", acct);
-	rm_tree(newdir);
+	assert_int_equal(rm_tree(newdir), 0);
 	assert_int_equal(deliver("r@example.com", NULL, "QR.R3", false, NULL, NULL, 0),
 			 MAILDIR_OK);
 	assert_int_equal(count_in("r", "new"), 1);
@@ -366,7 +315,7 @@ static void test_deleted_between_add_and_commit(void **state)
 	struct maildir_batch *b = batch_new(NULL);
 	int i = maildir_batch_add_mem(b, "g@example.com", NULL, "QG.R0", false, HDR, strlen(HDR),
 				      BODY, strlen(BODY), 0);
-	rm_tree(acct);
+	assert_int_equal(rm_tree(acct), 0);
 	assert_int_equal(maildir_batch_commit(b), 0);
 	assert_int_equal(maildir_batch_status(b, i, NULL), MAILDIR_TEMPFAIL);
 	maildir_batch_free(&b);
@@ -401,7 +350,7 @@ static void test_plus_folder_cached(void **state)
 	/* The folder deleted under the warm cache: INBOX again. */
 	char fdir[PATH_MAX];
 	xfmt(fdir, sizeof fdir, "%s/.Lists", acct);
-	rm_tree(fdir);
+	assert_int_equal(rm_tree(fdir), 0);
 	assert_int_equal(deliver("pf@example.com", "Lists", "QL.R3", false, NULL, path,
 				 sizeof path), MAILDIR_OK);
 	assert_non_null(strstr(path, "/pf/new/"));

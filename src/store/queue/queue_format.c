@@ -66,7 +66,7 @@ static void put_u16(unsigned char *p, uint16_t v)
 	p[1] = (unsigned char)(v >> 8);
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
+void queue_put_u32(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (unsigned char)(v >> (8 * i));
@@ -84,7 +84,7 @@ static uint16_t get_u16(const unsigned char *p)
 	return (uint16_t)(p[0] | (p[1] << 8));
 }
 
-static uint32_t get_u32(const unsigned char *p)
+uint32_t queue_get_u32(const unsigned char *p)
 {
 	uint32_t v = 0;
 	for (int i = 3; i >= 0; i--)
@@ -217,7 +217,7 @@ int queue_envelope_encode(struct yz_buf *out, const char *qid, const struct queu
 			return -1;
 	}
 	unsigned char cnt[4];
-	put_u32(cnt, (uint32_t)env->rcpt_count);
+	queue_put_u32(cnt, (uint32_t)env->rcpt_count);
 	if (yz_buf_append(out, cnt, 4) < 0)
 		return -1;
 	for (size_t i = 0; i < env->rcpt_count; i++) {
@@ -317,7 +317,7 @@ int queue_envelope_decode(struct yz_pool *pool, const void *data, size_t len,
 	env_r->helo = strs[4];
 	env_r->auth_user = strs[5];
 	const unsigned char *cp = rd_take(&r, 4);
-	uint32_t count = cp != NULL ? get_u32(cp) : 0;
+	uint32_t count = cp != NULL ? queue_get_u32(cp) : 0;
 	/* The count is checked against the bound and against the bytes left
 	 * (each recipient takes at least 6 bytes) before anything is allocated. */
 	if (cp == NULL || count > QUEUE_RCPT_MAX || (size_t)count * 6 > r.left) {
@@ -353,10 +353,10 @@ void queue_trailer_encode(unsigned char out[QUEUE_TRAILER_LEN], uint64_t content
 	memcpy(out, QUEUE_TRAILER_MAGIC, 4);
 	put_u16(out + 4, QUEUE_FORMAT_VERSION);
 	put_u64(out + 8, content_len);
-	put_u32(out + 16, env_len);
-	put_u32(out + 20, env_crc);
+	queue_put_u32(out + 16, env_len);
+	queue_put_u32(out + 20, env_crc);
 	/* bytes 24..27 reserved (zero) */
-	put_u32(out + 28, queue_crc32c(0, out, 28));
+	queue_put_u32(out + 28, queue_crc32c(0, out, 28));
 }
 
 int queue_trailer_decode(const unsigned char in[QUEUE_TRAILER_LEN], uint64_t *content_len_r,
@@ -364,11 +364,11 @@ int queue_trailer_decode(const unsigned char in[QUEUE_TRAILER_LEN], uint64_t *co
 {
 	if (memcmp(in, QUEUE_TRAILER_MAGIC, 4) != 0 ||
 	    get_u16(in + 4) != QUEUE_FORMAT_VERSION || get_u16(in + 6) != 0 ||
-	    get_u32(in + 24) != 0 || get_u32(in + 28) != queue_crc32c(0, in, 28))
+	    queue_get_u32(in + 24) != 0 || queue_get_u32(in + 28) != queue_crc32c(0, in, 28))
 		return -1;
 	*content_len_r = get_u64(in + 8);
-	*env_len_r = get_u32(in + 16);
-	*env_crc_r = get_u32(in + 20);
+	*env_len_r = queue_get_u32(in + 16);
+	*env_crc_r = queue_get_u32(in + 20);
 	if (*content_len_r > QUEUE_CONTENT_MAX || *env_len_r > QUEUE_ENVELOPE_MAX ||
 	    *env_len_r < QUEUE_ENV_FIXED)
 		return -1;
@@ -398,17 +398,17 @@ size_t queue_status_encode(unsigned char out[QUEUE_STATUS_REC_MAX], const struct
 	unsigned char *b = out + QUEUE_STATUS_HDR_LEN;
 	put_u16(out + 4, (uint16_t)body);
 	b[0] = QUEUE_FORMAT_VERSION;
-	put_u32(b + 1, u->index);
+	queue_put_u32(b + 1, u->index);
 	b[5] = (unsigned char)u->state;
 	b[6] = (unsigned char)u->flags;
-	put_u32(b + 7, u->attempts);
+	queue_put_u32(b + 7, u->attempts);
 	put_u64(b + 11, (uint64_t)u->next_retry);
 	put_u16(b + 19, (uint16_t)tlen);
 	for (size_t i = 0; i < tlen; i++) {
 		unsigned char c = (unsigned char)text[i];
 		b[21 + i] = (c < 0x20 || c == 0x7f) ? ' ' : c;
 	}
-	put_u32(out, queue_crc32c(0, out + 4, 2 + body));
+	queue_put_u32(out, queue_crc32c(0, out + 4, 2 + body));
 	return QUEUE_STATUS_HDR_LEN + body;
 }
 
@@ -422,7 +422,7 @@ long queue_status_decode(const void *data, size_t len, struct queue_status_rec *
 		return -1;
 	if (len < QUEUE_STATUS_HDR_LEN + body)
 		return 0;
-	if (get_u32(p) != queue_crc32c(0, p + 4, 2 + body))
+	if (queue_get_u32(p) != queue_crc32c(0, p + 4, 2 + body))
 		return -1;
 	const unsigned char *b = p + QUEUE_STATUS_HDR_LEN;
 	size_t tlen = get_u16(b + 19);
@@ -430,10 +430,10 @@ long queue_status_decode(const void *data, size_t len, struct queue_status_rec *
 	    (b[6] & ~QUEUE_RCPT_F_ALL) != 0 || QUEUE_STATUS_BODY_MIN + tlen != body ||
 	    !text_clean((const char *)b + 21, tlen))
 		return -1;
-	rec_r->index = get_u32(b + 1);
+	rec_r->index = queue_get_u32(b + 1);
 	rec_r->state = (enum queue_rcpt_state)b[5];
 	rec_r->flags = b[6];
-	rec_r->attempts = get_u32(b + 7);
+	rec_r->attempts = queue_get_u32(b + 7);
 	rec_r->next_retry = (int64_t)get_u64(b + 11);
 	rec_r->text = (const char *)b + 21;
 	rec_r->text_len = tlen;

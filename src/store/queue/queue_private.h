@@ -11,6 +11,7 @@
 #ifndef YZ_STORE_QUEUE_PRIVATE_H
 #define YZ_STORE_QUEUE_PRIVATE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,6 +132,15 @@ int queue_path(const struct queue_store *s, const char *sub, const char *name,
  * and return buf. */
 const char *queue_errf(char *buf, size_t bufsz, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Little-endian u32 store and load (queue_format.c). */
+void queue_put_u32(unsigned char *p, uint32_t v);
+uint32_t queue_get_u32(const unsigned char *p);
+/* qsort/bsearch comparator of queue IDs (QUEUE_ID_LEN bytes). */
+int queue_id_cmp(const void *a, const void *b);
+/* A directory stream on a subdirectory fd (the fd stays the store's); NULL
+ * with errno. */
+DIR *queue_dir_stream(int dirfd);
 
 /* CRC-32C (Castagnoli), continuing from crc (start with 0). */
 uint32_t queue_crc32c(uint32_t crc, const void *data, size_t len);

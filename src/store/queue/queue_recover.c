@@ -29,22 +29,10 @@
 /* Suffixes tried when corrupt/<qid> already exists. */
 #define QUEUE_CORRUPT_TRIES 100
 
-/* Open a directory stream on a subdirectory fd (the fd stays ours). */
-static DIR *dir_stream(int dirfd)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	DIR *d = fdopendir(fd);
-	if (d == NULL)
-		close(fd);
-	return d;
-}
-
 int queue_incoming_sweep(struct queue_store *s, size_t *removed_r, const char **error_r)
 {
 	size_t removed = 0;
-	DIR *d = dir_stream(s->incoming_fd);
+	DIR *d = queue_dir_stream(s->incoming_fd);
 	if (d == NULL) {
 		*error_r = queue_errf(s->err, sizeof s->err, errno, "opendir %s/incoming", s->dir);
 		return -1;
@@ -115,7 +103,7 @@ static int move_corrupt(struct queue_store *s, const char *qid, const char *why)
 /* Remove status logs whose message is not in active/. */
 static void remove_orphans(struct queue_store *s, struct queue_recover_stats *st)
 {
-	DIR *d = dir_stream(s->status_fd);
+	DIR *d = queue_dir_stream(s->status_fd);
 	if (d == NULL) {
 		yz_log_warn("opendir %s/status: %s", s->dir, strerror(errno));
 		return;

@@ -40,14 +40,9 @@ static uint64_t recycle_now_ms(void)
 static size_t recycle_scan(struct queue_store *s)
 {
 	s->nfree_names = 0;
-	int fd = openat(s->free_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	DIR *d = queue_dir_stream(s->free_fd);
+	if (d == NULL)
 		return 0;
-	DIR *d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return 0;
-	}
 	size_t count = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {

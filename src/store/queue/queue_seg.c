@@ -55,18 +55,6 @@ struct queue_seg_loc {
 	uint32_t content_len, env_len;
 };
 
-/* Little-endian helpers. */
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Header: magic(4) version u16 hdr_len u16 qid(12) content_len u32 env_len
  * u32 image_crc u32 reserved u32 header_crc u32 (of bytes 0..35). */
 void queue_seg_hdr_encode(unsigned char out[QUEUE_SEG_HDR_LEN], const struct queue_seg_hdr *h)
@@ -77,24 +65,24 @@ void queue_seg_hdr_encode(unsigned char out[QUEUE_SEG_HDR_LEN], const struct que
 	out[6] = QUEUE_SEG_HDR_LEN;
 	out[7] = 0;
 	memcpy(out + 8, h->qid, QUEUE_ID_LEN);
-	put32(out + 20, h->content_len);
-	put32(out + 24, h->env_len);
-	put32(out + 28, h->image_crc);
-	put32(out + 32, 0);
-	put32(out + 36, queue_crc32c(0, out, 36));
+	queue_put_u32(out + 20, h->content_len);
+	queue_put_u32(out + 24, h->env_len);
+	queue_put_u32(out + 28, h->image_crc);
+	queue_put_u32(out + 32, 0);
+	queue_put_u32(out + 36, queue_crc32c(0, out, 36));
 }
 
 int queue_seg_hdr_decode(const unsigned char in[QUEUE_SEG_HDR_LEN], struct queue_seg_hdr *h_r)
 {
 	if (memcmp(in, QUEUE_SEG_MAGIC, 4) != 0 || in[4] != QUEUE_SEG_VERSION || in[5] != 0 ||
-	    in[6] != QUEUE_SEG_HDR_LEN || in[7] != 0 || get32(in + 32) != 0 ||
-	    get32(in + 36) != queue_crc32c(0, in, 36))
+	    in[6] != QUEUE_SEG_HDR_LEN || in[7] != 0 || queue_get_u32(in + 32) != 0 ||
+	    queue_get_u32(in + 36) != queue_crc32c(0, in, 36))
 		return -1;
 	memcpy(h_r->qid, in + 8, QUEUE_ID_LEN);
 	h_r->qid[QUEUE_ID_LEN] = '\0';
-	h_r->content_len = get32(in + 20);
-	h_r->env_len = get32(in + 24);
-	h_r->image_crc = get32(in + 28);
+	h_r->content_len = queue_get_u32(in + 20);
+	h_r->env_len = queue_get_u32(in + 24);
+	h_r->image_crc = queue_get_u32(in + 28);
 	if (!queue_id_valid(h_r->qid) || h_r->content_len > QUEUE_SEG_INLINE_MAX ||
 	    h_r->env_len == 0 || h_r->env_len > QUEUE_ENVELOPE_MAX)
 		return -1;
@@ -219,9 +207,11 @@ static void idx_del(struct queue_store *s, struct queue_seg_loc *l)
 
 /* ---- segments known to the reader ---- */
 
-/* The segment called name, opened on first use; NULL with errno. */
-static struct queue_seg *seg_get(struct queue_store *s, const char *name)
+/* The segment called name, opened on first use (*fresh_r says so); NULL
+ * with errno. */
+static struct queue_seg *seg_get(struct queue_store *s, const char *name, bool *fresh_r)
 {
+	*fresh_r = false;
 	for (struct queue_seg *g = s->segs; g != NULL; g = g->next) {
 		if (strcmp(g->name, name) == 0)
 			return g;
@@ -247,6 +237,7 @@ static struct queue_seg *seg_get(struct queue_store *s, const char *name)
 	g->mtime = (int64_t)st.st_mtime;
 	g->next = s->segs;
 	s->segs = g;
+	*fresh_r = true;
 	return g;
 }
 
@@ -305,12 +296,6 @@ struct done_set {
 	size_t n;
 };
 
-/* qsort/bsearch comparator for IDs. */
-static int id_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, QUEUE_ID_LEN);
-}
-
 /* Read the done file of g (a torn last line is ignored). */
 static void done_read(struct queue_store *s, struct queue_seg *g, struct done_set *d)
 {
@@ -347,7 +332,7 @@ static void done_read(struct queue_store *s, struct queue_seg *g, struct done_se
 	}
 	free(buf);
 	if (d->n > 1)
-		qsort(d->ids, d->n, sizeof *d->ids, id_cmp);
+		qsort(d->ids, d->n, sizeof *d->ids, queue_id_cmp);
 }
 
 /* Index the record of qid at off in g. */
@@ -422,7 +407,7 @@ static void seg_scan(struct queue_store *s, struct queue_seg *g, const struct do
 			}
 			struct stat st;
 			bool is_done = done != NULL && done->n > 0 &&
-				       bsearch(h.qid, done->ids, done->n, sizeof *done->ids, id_cmp) != NULL;
+				       bsearch(h.qid, done->ids, done->n, sizeof *done->ids, queue_id_cmp) != NULL;
 			if (is_done || known != NULL) {
 				/* Done, or the same ID elsewhere (cannot be two messages). */
 			} else if (fstatat(s->active_fd, h.qid, &st, 0) == 0) {
@@ -477,10 +462,8 @@ int queue_seg_note(struct queue_store *s, const char *qid, const char *seg, uint
 {
 	if (seg == NULL || seg[0] == '\0')
 		return 0;
-	bool fresh = true;
-	for (struct queue_seg *g = s->segs; g != NULL; g = g->next)
-		fresh = fresh && strcmp(g->name, seg) != 0;
-	struct queue_seg *g = seg_get(s, seg);
+	bool fresh;
+	struct queue_seg *g = seg_get(s, seg, &fresh);
 	if (g == NULL) {
 		*error_r = queue_errf(s->err, sizeof s->err, errno, "%s: segment %s", qid, seg);
 		return -1;
@@ -659,11 +642,8 @@ fail:
 
 int queue_seg_scan_all(struct queue_store *s, const char **error_r)
 {
-	int fd = openat(s->log_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = queue_dir_stream(s->log_fd);
 	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
 		*error_r = queue_errf(s->err, sizeof s->err, errno, "opendir %s/log", s->dir);
 		return -1;
 	}
@@ -683,13 +663,11 @@ int queue_seg_scan_all(struct queue_store *s, const char **error_r)
 		}
 		if (!queue_id_valid(de->d_name))
 			continue;
-		bool known = false;
-		for (struct queue_seg *g = s->segs; g != NULL && !known; g = g->next)
-			known = strcmp(g->name, de->d_name) == 0;
-		struct queue_seg *g = seg_get(s, de->d_name);
+		bool fresh;
+		struct queue_seg *g = seg_get(s, de->d_name, &fresh);
 		if (g == NULL)
 			continue;
-		if (!known) {
+		if (fresh) {
 			/* First look (recovery, or a writer we were never told
 			 * of): its done file says what is finished. */
 			(void)seg_writer_gone(g);

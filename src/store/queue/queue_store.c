@@ -260,20 +260,27 @@ bool queue_free_space_ok(const char *dir, uint64_t need_bytes)
 	return avail >= need_bytes;
 }
 
-/* qsort comparator for queue IDs. */
-static int qid_cmp(const void *a, const void *b)
+int queue_id_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, QUEUE_ID_MAX);
+	return memcmp(a, b, QUEUE_ID_LEN);
+}
+
+DIR *queue_dir_stream(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (d == NULL)
+		close(fd);
+	return d;
 }
 
 int queue_list(struct queue_store *s, char (**ids_r)[QUEUE_ID_MAX], size_t *count_r,
 	       const char **error_r)
 {
-	int fd = openat(s->active_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = queue_dir_stream(s->active_fd);
 	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
 		*error_r = queue_errf(s->err, sizeof s->err, errno, "opendir %s/active", s->dir);
 		return -1;
 	}
@@ -309,7 +316,7 @@ int queue_list(struct queue_store *s, char (**ids_r)[QUEUE_ID_MAX], size_t *coun
 		return -1;
 	}
 	if (n > 1)
-		qsort(ids, n, sizeof *ids, qid_cmp);
+		qsort(ids, n, sizeof *ids, queue_id_cmp);
 	/* An ID both in active/ and in a segment is listed once. */
 	size_t u = 0;
 	for (size_t i = 0; i < n; i++) {
