@@ -10,8 +10,10 @@
  * on the events that end those waits.
  *
  * Guarantees: a session is freed in one place only (sess_end), never while a
- * function on the stack still uses it; a dropped connection or a timeout
- * never runs UPDATE; a line longer than pop3_command_line_limit is answered
+ * function on the stack still uses it, and never while a seen rename of its
+ * messages is in flight (then it lingers without io until the marker thread
+ * is done: pop3_session_settled); QUIT's UPDATE waits for those renames; a
+ * dropped connection or a timeout never runs UPDATE; a line longer than pop3_command_line_limit is answered
  * with -ERR and skipped through its LF.
  * Never: blocks; writes to a socket except through yz_io; keeps a listening
  * socket after pop3d_stop.
@@ -105,20 +107,28 @@ static void sess_log_end(struct pop3_session *s)
 	}
 }
 
-/* Free the session now: log, release the maildrop, the io, the memory. */
+/* End the session: log, drop the io; then, once no seen rename is in flight
+ * (pop3d_seen.c), release the maildrop and free it. A session waiting for
+ * its renames stays on the list (and counted) with no io. */
 static void sess_end(struct pop3_session *s)
 {
 	struct pop3d *d = s->d;
-	sess_log_end(s);
-	pop3_cmd_session_gone(s);
-	pop3_stream_free(s);
-	pop3_maildrop_close(s);
-	yz_timer_del(d->loop, &s->resume);
-	yz_io_free(&s->io);
-	if (s->user != NULL) {
-		yz_wipe(s->user, strlen(s->user));
-		free(s->user);
+	if (!s->ended) {
+		s->ended = true;
+		sess_log_end(s);
+		pop3_cmd_session_gone(s);
+		pop3_stream_free(s);
+		yz_timer_del(d->loop, &s->resume);
+		yz_io_free(&s->io);
+		if (s->user != NULL) {
+			yz_wipe(s->user, strlen(s->user));
+			free(s->user);
+			s->user = NULL;
+		}
 	}
+	if (s->seen_pending > 0)
+		return; /* pop3_session_settled() finishes it */
+	pop3_maildrop_close(s);
 	free(s->login);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -130,6 +140,32 @@ static void sess_end(struct pop3_session *s)
 	d->nsessions--;
 	if (d->nsessions == 0 && d->on_idle != NULL)
 		d->on_idle(d->idle_arg);
+}
+
+/* Is folder_dir held by an ended session waiting for its seen marks? */
+bool pop3_drop_settling(const struct pop3d *d, const char *folder_dir)
+{
+	for (const struct pop3_session *s = d->sessions; s != NULL; s = s->next) {
+		if (s->ended && s->seen_pending > 0 && s->folder_dir != NULL &&
+		    strcmp(s->folder_dir, folder_dir) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The last seen rename of the session was applied. */
+void pop3_session_settled(struct pop3_session *s)
+{
+	if (s->ended) {
+		struct pop3d *d = s->d;
+		sess_end(s); /* frees it, and releases the maildrop */
+		pop3_cmd_drop_released(d);
+		return;
+	}
+	if (s->update_wait && !s->closing) {
+		pop3_maildrop_update(s);
+		(void)sess_run(s);
+	}
 }
 
 /* After a command batch: flush, and end a closing session once drained.
@@ -165,7 +201,8 @@ static int sess_run(struct pop3_session *s)
 	struct pop3d *d = s->d;
 	size_t max = d->set.line_limit;
 
-	while (!s->closing && s->auth == NULL && !s->want_stls && s->state != POP3_ST_TLS) {
+	while (!s->closing && s->auth == NULL && !s->want_stls && !s->update_wait &&
+	       s->state != POP3_ST_TLS) {
 		if (s->stream != NULL) {
 			pop3_stream_pump(s);
 			if (s->stream != NULL)
@@ -258,6 +295,8 @@ static void sess_io_cb(struct yz_io *io, enum yz_io_event ev, void *arg)
 		 * connection never reaches UPDATE. */
 		if (!s->closing && sess_run(s) < 0)
 			return;
+		if (s->update_wait)
+			return; /* a pipelined QUIT still runs UPDATE, then ends */
 		if (s->closing && yz_io_wpending(io) > 0)
 			return; /* DRAINED or ERROR ends it */
 		if (s->close_reason == NULL)
@@ -277,8 +316,9 @@ static void sess_io_cb(struct yz_io *io, enum yz_io_event ev, void *arg)
 				return;
 			}
 		}
-		if (s->auth != NULL)
-			return; /* the directory answers within POP3D_AUTH_TIMEOUT_MS */
+		if (s->auth != NULL || s->update_wait)
+			return; /* the directory answers within POP3D_AUTH_TIMEOUT_MS;
+				 * the marker thread, sooner */
 		if (!s->closing) {
 			pop3_stream_free(s);
 			pop3_reply(s, "-ERR Disconnected for inactivity");
@@ -450,6 +490,7 @@ void pop3d_free(struct pop3d **pp)
 	*pp = NULL;
 	pop3d_stop(p);
 	p->on_idle = NULL;
+	pop3_seen_free(p); /* no session waits for a rename after this */
 	while (p->sessions != NULL) {
 		p->sessions->close_reason = "server shutdown";
 		sess_end(p->sessions);

@@ -21,12 +21,23 @@
 #include "libmail/base64.h"
 #include "lib/mem.h"
 
-/* A password check in flight; outlives its session if need be. */
+/* A password check in flight; outlives its session if need be. After a
+ * successful check it may wait, as s->auth, for the mailbox's lock held by
+ * an ended session of this process whose seen marks are still being
+ * written (canonical set; no backend call pending then). */
 struct pop3_auth_req {
 	struct pop3_session *s; /* NULL once the session is gone */
 	char *user;
+	char *canonical;        /* waiting for the maildrop: the account */
 	const char *method;
 };
+
+static void auth_req_free(struct pop3_auth_req *req)
+{
+	free(req->user);
+	free(req->canonical);
+	free(req);
+}
 
 /* Longest decoded SASL PLAIN message: authzid NUL authcid NUL passwd. */
 #define POP3D_SASL_PLAIN_MAX (2 * POP3D_SASL_ID_MAX + 2 + POP3_SECRET_MAX)
@@ -86,14 +97,45 @@ static void auth_failed(struct pop3_session *s, const char *user, const char *wh
 		pop3_close(s, "too many authentication failures");
 }
 
+/* Open the maildrop after a successful check and answer. true: the lock
+ * is held by an ended session still writing seen marks, so req stays the
+ * session's pending request until pop3_cmd_drop_released(). */
+static bool login_open(struct pop3_session *s, struct pop3_auth_req *req, const char *canonical)
+{
+	const char *error = NULL;
+	if (canonical == NULL || canonical[0] == '\0') {
+		pop3_reply(s, "-ERR [SYS/TEMP] Temporary authentication failure");
+		return false;
+	}
+	int r = pop3_maildrop_open(s, canonical, &error);
+	if (r == -2) {
+		if (req->canonical == NULL)
+			req->canonical = yz_strdup(canonical);
+		s->auth = req;
+		yz_io_pause(s->io, true);
+		return true;
+	}
+	if (r < 0) {
+		yz_log_info("pop3: login refused: user=<%s>, rip=%s, reason=%s", canonical, s->rip,
+			    error);
+		pop3_reply(s, "-ERR %s", error);
+		return false;
+	}
+	s->login = yz_strdup(canonical);
+	s->state = POP3_ST_TRANS;
+	yz_log_info("pop3: login: user=<%s>, method=%s, rip=%s%s", canonical, req->method, s->rip,
+		    yz_io_is_tls(s->io) ? ", tls" : "");
+	pop3_reply(s, "+OK Logged in, %zu messages", s->nmsgs);
+	return false;
+}
+
 /* The directory answered (or could not). */
 static void auth_done(void *ctx, enum pop3d_auth_result res, const char *canonical)
 {
 	struct pop3_auth_req *req = ctx;
 	struct pop3_session *s = req->s;
 	if (s == NULL) {
-		free(req->user);
-		free(req);
+		auth_req_free(req);
 		return;
 	}
 	s->auth = NULL;
@@ -101,25 +143,10 @@ static void auth_done(void *ctx, enum pop3d_auth_result res, const char *canonic
 		yz_io_pause(s->io, false);
 
 	switch (res) {
-	case POP3D_AUTH_OK: {
-		const char *error = NULL;
-		if (canonical == NULL || canonical[0] == '\0') {
-			pop3_reply(s, "-ERR [SYS/TEMP] Temporary authentication failure");
-			break;
-		}
-		if (pop3_maildrop_open(s, canonical, &error) < 0) {
-			yz_log_info("pop3: login refused: user=<%s>, rip=%s, reason=%s", canonical,
-				    s->rip, error);
-			pop3_reply(s, "-ERR %s", error);
-			break;
-		}
-		s->login = yz_strdup(canonical);
-		s->state = POP3_ST_TRANS;
-		yz_log_info("pop3: login: user=<%s>, method=%s, rip=%s%s", canonical, req->method,
-			    s->rip, yz_io_is_tls(s->io) ? ", tls" : "");
-		pop3_reply(s, "+OK Logged in, %zu messages", s->nmsgs);
+	case POP3D_AUTH_OK:
+		if (login_open(s, req, canonical))
+			return;
 		break;
-	}
 	case POP3D_AUTH_FAIL:
 		auth_failed(s, req->user, "invalid credentials");
 		break;
@@ -131,9 +158,41 @@ static void auth_done(void *ctx, enum pop3d_auth_result res, const char *canonic
 		pop3_reply(s, "-ERR [SYS/TEMP] Temporary authentication failure, try again later");
 		break;
 	}
-	free(req->user);
-	free(req);
+	auth_req_free(req);
 	(void)pop3_session_resume(s);
+}
+
+/* A session of this process released its maildrop: logins waiting for one
+ * try again (each once; one may find it held again, then it waits on). */
+void pop3_cmd_drop_released(struct pop3d *d)
+{
+	size_t n = 0;
+	for (struct pop3_session *s = d->sessions; s != NULL; s = s->next)
+		n += !s->ended && s->auth != NULL && s->auth->canonical != NULL;
+	if (n == 0)
+		return;
+	/* Answering one session may free it, never another one. */
+	struct pop3_session **waiting = yz_calloc(n, sizeof *waiting);
+	size_t k = 0;
+	for (struct pop3_session *s = d->sessions; s != NULL && k < n; s = s->next) {
+		if (!s->ended && s->auth != NULL && s->auth->canonical != NULL)
+			waiting[k++] = s;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct pop3_session *s = waiting[i];
+		struct pop3_auth_req *req = s->auth;
+		char *canonical = req->canonical;
+		req->canonical = NULL;
+		s->auth = NULL;
+		yz_io_pause(s->io, false);
+		bool again = login_open(s, req, canonical);
+		free(canonical);
+		if (!again) {
+			auth_req_free(req);
+			(void)pop3_session_resume(s);
+		}
+	}
+	free(waiting);
 }
 
 /* Ask the backend about user/password; input waits meanwhile. */
@@ -149,8 +208,7 @@ static void auth_start(struct pop3_session *s, const char *user, const char *pas
 	struct pop3d *d = s->d;
 	if (d->auth.start(d->auth.backend, user, password, s->rip, auth_done, req) < 0) {
 		s->auth = NULL;
-		free(req->user);
-		free(req);
+		auth_req_free(req);
 		yz_io_pause(s->io, false);
 		yz_log_warn("pop3: directory unreachable: user=<%s>, rip=%s", user, s->rip);
 		pop3_reply(s, "-ERR [SYS/TEMP] Temporary authentication failure, try again later");
@@ -161,7 +219,10 @@ static void auth_start(struct pop3_session *s, const char *user, const char *pas
 void pop3_cmd_session_gone(struct pop3_session *s)
 {
 	if (s->auth != NULL) {
-		s->auth->s = NULL;
+		if (s->auth->canonical != NULL)
+			auth_req_free(s->auth); /* waiting for a maildrop: no call pending */
+		else
+			s->auth->s = NULL;  /* auth_done frees it */
 		s->auth = NULL;
 	}
 }

@@ -16,7 +16,11 @@
  * - One session per mailbox: flock(LOCK_EX|LOCK_NB) on POP3D_LOCK_FILE in
  *   the account's Maildir, held until the session ends (works across
  *   processes, e.g. during a reload).
- * - RETR marks the message seen (flag S, new/ -> cur/) for IMAP users too.
+ * - RETR marks the message seen (flag S, new/ -> cur/) for IMAP users too,
+ *   through the marker thread (pop3d_seen.c); a session keeps its lock
+ *   until its marks are on disk (a login of the same mailbox in this
+ *   process waits for them), and UPDATE waits for those of messages it
+ *   expunges.
  * - UIDLs are the Maildir unique parts (stable, unique, never reused),
  *   mapped deterministically into POP3's 1-70 characters 0x21-0x7E.
  * Never: reports a message that is DELEd; sends a line starting with a
@@ -87,6 +91,11 @@ int pop3_maildrop_open(struct pop3_session *s, const char *account, const char *
 		*error_r = "[SYS/PERM] Mailbox path too long";
 		return -1;
 	}
+	char folder[POP3D_PATH_MAX];
+	if (maildir_folder_path(dir, NULL, folder, sizeof folder) < 0) {
+		*error_r = "[SYS/PERM] Invalid mailbox name";
+		return -1;
+	}
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		yz_log_warn("pop3: open %s: %s", path, strerror(errno));
@@ -96,19 +105,18 @@ int pop3_maildrop_open(struct pop3_session *s, const char *account, const char *
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 		close(fd);
-		if (e == EWOULDBLOCK) {
-			*error_r = "[IN-USE] Mailbox is locked by another POP3 session";
-		} else {
+		*error_r = "[IN-USE] Mailbox is locked by another POP3 session";
+		if (e == EWOULDBLOCK && pop3_drop_settling(s->d, folder))
+			return -2; /* a QUIT session's last seen marks: moments */
+		if (e != EWOULDBLOCK) {
 			yz_log_warn("pop3: flock %s: %s", path, strerror(e));
 			*error_r = "[SYS/TEMP] Cannot lock the mailbox";
 		}
 		return -1;
 	}
-	char folder[POP3D_PATH_MAX];
 	struct maildir_msg *msgs = NULL;
 	size_t count = 0;
-	if (maildir_folder_path(dir, NULL, folder, sizeof folder) < 0 ||
-	    maildir_list(folder, &msgs, &count) < 0) {
+	if (maildir_list(folder, &msgs, &count) < 0) {
 		yz_log_warn("pop3: cannot list %s: %s", dir, strerror(errno));
 		close(fd);
 		*error_r = "[SYS/TEMP] Cannot read the mailbox";
@@ -126,6 +134,7 @@ int pop3_maildrop_open(struct pop3_session *s, const char *account, const char *
 	s->msgs = msgs;
 	s->nmsgs = count;
 	s->deleted = yz_calloc(count > 0 ? count : 1, 1);
+	s->seen_queued = yz_calloc(count > 0 ? count : 1, 1);
 	s->drop_size = 0;
 	for (size_t i = 0; i < count; i++)
 		s->drop_size += msgs[i].size;
@@ -140,6 +149,8 @@ void pop3_maildrop_close(struct pop3_session *s)
 	s->msgs = NULL;
 	free(s->deleted);
 	s->deleted = NULL;
+	free(s->seen_queued);
+	s->seen_queued = NULL;
 	free(s->folder_dir);
 	s->folder_dir = NULL;
 	if (s->new_fd >= 0)
@@ -315,19 +326,13 @@ static void msg_finish(struct pop3_session *s, struct pop3_stream *st)
 	else if (st->last != '\n')
 		pop3_write(s, "\r\n", 2);
 	pop3_write(s, ".\r\n", 3);
-	struct maildir_msg *m = &s->msgs[st->msg];
 	if (st->top) {
 		s->top_count++;
 		s->top_bytes += st->sent;
 	} else {
 		s->retr_count++;
 		s->retr_bytes += st->sent;
-		if (strchr(m->flags, 'S') == NULL) {
-			char flags[sizeof m->flags + 1];
-			snprintf(flags, sizeof flags, "%sS", m->flags);
-			if (maildir_set_flags_at(s->new_fd, s->cur_fd, s->folder_dir, m, flags) < 0)
-				yz_log_warn("pop3: cannot mark %s seen: %s", m->name, strerror(errno));
-		}
+		pop3_seen_mark(s, st->msg);
 	}
 	pop3_stream_free(s);
 }
@@ -477,6 +482,17 @@ void pop3_maildrop_cmd(struct pop3_session *s, const struct pop3_command *cmd)
 /* QUIT in TRANSACTION: the UPDATE state. */
 void pop3_maildrop_update(struct pop3_session *s)
 {
+	/* A message to expunge whose seen mark is in flight: wait for the
+	 * marks (pop3_session_settled() comes back here), so that it is
+	 * removed under the name it has then. Marks of messages kept go on
+	 * after the answer; the session keeps the lock until they are done. */
+	for (size_t i = 0; i < s->nmsgs && s->seen_pending > 0; i++) {
+		if (s->deleted[i] && s->seen_queued[i]) {
+			s->update_wait = true;
+			return;
+		}
+	}
+	s->update_wait = false;
 	size_t failed = 0;
 	for (size_t i = 0; i < s->nmsgs; i++) {
 		if (!s->deleted[i])

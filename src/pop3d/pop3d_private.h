@@ -39,6 +39,8 @@ struct maildir_msg;
 #define POP3D_SASL_ID_MAX 255            /* RFC 4616 authzid / authcid */
 #define POP3D_IP_MAX 64                  /* printable client address */
 #define POP3D_PATH_MAX 4096
+#define POP3D_SEEN_QUEUE_MAX 8192        /* seen renames waiting for the marker thread */
+#define POP3D_SEEN_NICE 10               /* the marker thread's nice value */
 
 /* The result of a password check. */
 enum pop3d_auth_result {
@@ -95,6 +97,7 @@ struct pop3_stream {
 };
 
 struct pop3_auth_req;
+struct pop3_seen;
 
 struct pop3_session {
 	struct pop3d *d;
@@ -103,6 +106,8 @@ struct pop3_session {
 	struct yz_timer *resume;      /* continue a stream after yielding */
 	enum pop3_state state;
 	bool closing;                 /* answer sent; free once flushed */
+	bool ended;                   /* connection gone; freed once seen_pending is 0 */
+	bool update_wait;             /* QUIT waits for seen_pending to reach 0 */
 	bool want_stls;               /* start TLS after the reply is queued */
 	bool sasl_wait;               /* "+ " sent: the next line is a SASL response */
 	struct pop3_auth_req *auth;   /* a password check in flight */
@@ -120,6 +125,8 @@ struct pop3_session {
 	struct maildir_msg *msgs;
 	size_t nmsgs;
 	unsigned char *deleted;
+	unsigned char *seen_queued;   /* per message: a seen rename was queued */
+	size_t seen_pending;          /* seen renames not yet applied (pop3d_seen.c) */
 	unsigned long long drop_size; /* all messages of the snapshot */
 	struct pop3_stream *stream;
 	/* Disconnect log counters. */
@@ -147,6 +154,8 @@ struct pop3d {
 	struct pop3_session *sessions;
 	size_t nsessions;
 	char *chunk;                  /* POP3D_READ_CHUNK bytes, shared by all sessions */
+	struct pop3_seen *seen;       /* the marker thread, started at the first RETR */
+	bool seen_failed;             /* it could not start: RETR renames in place */
 };
 
 /* pop3d.c */
@@ -168,6 +177,11 @@ bool pop3_auth_allowed(const struct pop3_session *s);
 int pop3_session_resume(struct pop3_session *s);
 /* End the session after the queued output (no UPDATE unless done before). */
 void pop3_close(struct pop3_session *s, const char *reason);
+/* The session's last seen rename was applied: run a waiting UPDATE, or
+ * free a session whose connection is gone. */
+void pop3_session_settled(struct pop3_session *s);
+/* Is folder_dir held by an ended session waiting for its seen marks? */
+bool pop3_drop_settling(const struct pop3d *d, const char *folder_dir);
 
 /* pop3d_cmd.c */
 /* Run one parsed command line in the session's state. */
@@ -176,6 +190,8 @@ void pop3_cmd_run(struct pop3_session *s, const struct pop3_command *cmd);
 void pop3_cmd_sasl_response(struct pop3_session *s, struct yz_slice line);
 /* The session goes away: cancel a pending password check. */
 void pop3_cmd_session_gone(struct pop3_session *s);
+/* An ended session released its maildrop: retry logins waiting for it. */
+void pop3_cmd_drop_released(struct pop3d *d);
 /* Strict base64 decode (RFC 4648, padding required) into out (outsz
  * bytes): decoded length or -1. Exposed for tests. */
 long pop3_base64_decode(const char *in, size_t len, unsigned char *out, size_t outsz);
@@ -186,7 +202,8 @@ int pop3_sasl_plain_split(const unsigned char *msg, size_t len, struct yz_slice 
 
 /* pop3d_maildrop.c */
 /* Lock and snapshot the account's INBOX: 0, or -1 with *error_r ("-ERR ..."
- * text without the -ERR). */
+ * text without the -ERR), or -2 when the lock is held by an ended session of
+ * this server that is still writing seen marks (retry once it is freed). */
 int pop3_maildrop_open(struct pop3_session *s, const char *account, const char **error_r);
 /* Release the snapshot and the lock (no UPDATE). */
 void pop3_maildrop_close(struct pop3_session *s);
@@ -204,5 +221,15 @@ void pop3_stream_free(struct pop3_session *s);
  * 0x21-0x7E not starting with '~', else "~" + hex SHA-256 of it. out gets
  * at least POP3D_UIDL_MAX + 1 bytes. */
 void pop3_uidl(const char *unique, char *out, size_t outsz);
+
+/* pop3d_seen.c */
+/* RETR sent message i (index) in full: mark it seen, off the loop when the
+ * marker thread runs (s->seen_pending counts it until it is applied). */
+void pop3_seen_mark(struct pop3_session *s, size_t i);
+/* Run what is queued, stop the thread and apply the results without
+ * session callbacks (the server is being freed). */
+void pop3_seen_free(struct pop3d *d);
+/* Tests: hold the marker thread (queued marks wait), or release it. */
+void pop3_seen_hold(struct pop3d *d, bool hold);
 
 #endif

@@ -231,6 +231,11 @@ int maildir_set_flags(const char *folder_dir, struct maildir_msg *m, const char 
 int maildir_open_at(int new_fd, int cur_fd, const char *folder_dir, const struct maildir_msg *m);
 int maildir_set_flags_at(int new_fd, int cur_fd, const char *folder_dir, struct maildir_msg *m,
 			 const char *flags);
+/* The cur/ base name a message called name gets with the standard flags
+ * flags (normalized into std_r, keywords kept), for callers that rename
+ * themselves (pop3d marks seen off the loop): 0, or -1 (errno). */
+int maildir_flagged_name(const char *name, const char *flags, char std_r[8], char *out,
+			 size_t outsz);
 /* Remove the message and record a negative quota delta. A message that is
  * already gone is not an error. */
 int maildir_expunge(const char *folder_dir, const struct maildir_msg *m);

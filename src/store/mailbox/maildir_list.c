@@ -377,6 +377,15 @@ static int flagged_name(const char *old, const char std[8], char *out, size_t ou
 	return 0;
 }
 
+/* The cur/ name for new standard flags (public form of flagged_name). */
+int maildir_flagged_name(const char *name, const char *flags, char std_r[8], char *out,
+			 size_t outsz)
+{
+	if (name == NULL || flags == NULL || maildir_flags_normalize(flags, std_r) < 0)
+		return -1;
+	return flagged_name(name, std_r, out, outsz);
+}
+
 /* Set the standard flags by renaming into cur/. */
 int maildir_set_flags(const char *folder_dir, struct maildir_msg *m, const char *flags)
 {
