@@ -293,10 +293,23 @@ static void au_cache_add(struct yz_auth *auth, const uint8_t key[AUTH_KEY_LEN],
 	au_table_insert(&auth->cache, &e->link);
 }
 
-/* Spend about the time a real verification takes, for unknown users. */
-static void au_dummy_verify(struct yz_auth *auth, const char *password)
+/* A verification handed out by yz_auth_begin (see dir_auth.h). */
+struct yz_auth_job {
+	bool dummy;            /* unknown user: verify against the dummy, then FAIL */
+	bool enabled;          /* the account's flag */
+	bool have_key;         /* key is valid: cache a success */
+	int verdict;           /* yz_password_verify: 1 match, 0 no, -1 error */
+	uint8_t key[AUTH_KEY_LEN];
+	char *address;         /* canonical account address (NULL for dummy) */
+	char *hash;            /* the stored hash to verify against */
+	char *password;        /* a copy, wiped when the job is freed */
+};
+
+/* The dummy hash for unknown users, made once per process (the first time
+ * costs one hash; later unknown users cost one verification, as known
+ * ones do). NULL if it cannot be made. */
+static const char *au_dummy_hash(struct yz_auth *auth)
 {
-	const char *why;
 	if (auth->dummy_hash == NULL) {
 		char pw[AUTH_SALT_LEN * 2 + 1];
 		uint8_t raw[AUTH_SALT_LEN];
@@ -310,9 +323,7 @@ static void au_dummy_verify(struct yz_auth *auth, const char *password)
 		yz_wipe(pw, sizeof pw);
 		yz_wipe(raw, sizeof raw);
 	}
-	if (auth->dummy_hash != NULL)
-		(void)yz_password_verify(password != NULL ? password : "",
-					 auth->dummy_hash, &why);
+	return auth->dummy_hash;
 }
 
 /* Mimic the cost of real hashes: remember the last valid one seen. */
@@ -327,73 +338,139 @@ static void au_dummy_learn(struct yz_auth *auth, const char *hash)
 	auth->dummy_hash = yz_strdup(hash);
 }
 
-/* The answer for a user whose account and password hash are known. */
-static enum yz_auth_result au_check_account(struct yz_auth *auth,
-					    const struct yz_dir_account *a,
-					    const char *password, uint64_t now_ms)
+/* A job verifying password against hash. */
+static struct yz_auth_job *au_job_new(const char *hash, const char *password)
 {
+	struct yz_auth_job *job = yz_calloc(1, sizeof *job);
+	job->hash = yz_strdup(hash);
+	job->password = yz_strdup(password != NULL ? password : "");
+	job->verdict = -1;
+	return job;
+}
+
+/* Free a job, wiping what it held. */
+void yz_auth_job_free(struct yz_auth_job **jobp)
+{
+	struct yz_auth_job *job = *jobp;
+	if (job == NULL)
+		return;
+	*jobp = NULL;
+	yz_wipe(job->password, strlen(job->password));
+	free(job->password);
+	yz_wipe(job->hash, strlen(job->hash));
+	free(job->hash);
+	free(job->address);
+	yz_wipe(job, sizeof *job);
+	free(job);
+}
+
+/* The hash work (any thread): touches only the job. */
+void yz_auth_job_run(struct yz_auth_job *job)
+{
+	const char *why;
+	job->verdict = yz_password_verify(job->password, job->hash, &why);
+}
+
+/* Decide what needs no hashing; hand out the rest as a job. */
+bool yz_auth_begin(struct yz_auth *auth, struct yz_dir *dir, const char *user,
+		   const char *password, uint64_t now_ms, enum yz_auth_result *res_r,
+		   char **canonical_user_r, struct yz_auth_job **job_r)
+{
+	char addr[YZ_DIR_ADDRESS_MAX + 1];
+	const char *why;
+	*job_r = NULL;
+	*res_r = YZ_AUTH_FAIL;
+	if (canonical_user_r != NULL)
+		*canonical_user_r = NULL;
+	if (password == NULL || password[0] == '\0' ||
+	    strnlen(password, YZ_PASSWORD_MAX + 1) > YZ_PASSWORD_MAX)
+		return true;
+	struct yz_dir_account a;
+	memset(&a, 0, sizeof a);
+	int found = 0;
+	if (yz_dir_address_normalize(user, false, addr, sizeof addr, NULL, &why) == 0) {
+		found = yz_dir_lookup_account(dir, addr, &a, &why);
+		if (found < 0) {
+			*res_r = YZ_AUTH_TEMPFAIL;
+			return true;
+		}
+	}
+	if (found == 0 || a.password_hash == NULL) {
+		/* Unknown (or malformed) user: as costly as a known one. */
+		yz_dir_account_clear(&a);
+		const char *dummy = au_dummy_hash(auth);
+		if (dummy == NULL)
+			return true;
+		*job_r = au_job_new(dummy, password);
+		(*job_r)->dummy = true;
+		return false;
+	}
 	uint8_t key[AUTH_KEY_LEN];
 	bool have_key = auth->cache.max > 0 &&
-			au_cache_key(auth, a->address, password,
-				     a->password_hash, key) == 0;
+			au_cache_key(auth, a.address, password, a.password_hash, key) == 0;
 	if (have_key) {
 		struct au_cache_entry *e = au_cache_find(auth, key);
 		if (e != NULL && now_ms < e->expires_ms) {
 			au_table_touch(&auth->cache, &e->link);
 			auth->hits++;
 			yz_wipe(key, sizeof key);
-			return a->enabled ? YZ_AUTH_OK : YZ_AUTH_DISABLED;
+			*res_r = a.enabled ? YZ_AUTH_OK : YZ_AUTH_DISABLED;
+			if (*res_r == YZ_AUTH_OK && canonical_user_r != NULL)
+				*canonical_user_r = yz_strdup(a.address);
+			yz_dir_account_clear(&a);
+			return true;
 		}
 		if (e != NULL)
 			au_cache_remove(auth, e);
 	}
-	const char *why;
-	auth->verifications++;
-	int r = yz_password_verify(password, a->password_hash, &why);
-	au_dummy_learn(auth, a->password_hash);
-	enum yz_auth_result res = YZ_AUTH_FAIL;
-	if (r == 1 && !a->enabled)
-		res = YZ_AUTH_DISABLED;
-	else if (r == 1) {
-		res = YZ_AUTH_OK;
-		if (have_key)
-			au_cache_add(auth, key, a->address, now_ms);
-	}
+	struct yz_auth_job *job = au_job_new(a.password_hash, password);
+	job->enabled = a.enabled;
+	job->have_key = have_key;
+	if (have_key)
+		memcpy(job->key, key, sizeof key);
 	yz_wipe(key, sizeof key);
+	job->address = yz_strdup(a.address);
+	yz_dir_account_clear(&a);
+	*job_r = job;
+	return false;
+}
+
+/* Apply a verified job: the answer, a success cached; frees the job. */
+enum yz_auth_result yz_auth_finish(struct yz_auth *auth, struct yz_auth_job **jobp,
+				   uint64_t now_ms, char **canonical_user_r)
+{
+	struct yz_auth_job *job = *jobp;
+	enum yz_auth_result res = YZ_AUTH_FAIL;
+	if (canonical_user_r != NULL)
+		*canonical_user_r = NULL;
+	if (!job->dummy) {
+		auth->verifications++;
+		au_dummy_learn(auth, job->hash);
+		if (job->verdict == 1 && !job->enabled) {
+			res = YZ_AUTH_DISABLED;
+		} else if (job->verdict == 1) {
+			res = YZ_AUTH_OK;
+			if (job->have_key)
+				au_cache_add(auth, job->key, job->address, now_ms);
+			if (canonical_user_r != NULL)
+				*canonical_user_r = yz_strdup(job->address);
+		}
+	}
+	yz_auth_job_free(jobp);
 	return res;
 }
 
-/* Decide one authentication attempt. */
+/* Decide one authentication attempt, hashing in the caller's thread. */
 enum yz_auth_result yz_auth_check(struct yz_auth *auth, struct yz_dir *dir,
 				  const char *user, const char *password,
 				  uint64_t now_ms, char **canonical_user_r)
 {
-	char addr[YZ_DIR_ADDRESS_MAX + 1];
-	const char *why;
-	if (canonical_user_r != NULL)
-		*canonical_user_r = NULL;
-	if (password == NULL || password[0] == '\0' ||
-	    strnlen(password, YZ_PASSWORD_MAX + 1) > YZ_PASSWORD_MAX)
-		return YZ_AUTH_FAIL;
-	if (yz_dir_address_normalize(user, false, addr, sizeof addr, NULL,
-				     &why) < 0) {
-		au_dummy_verify(auth, password);
-		return YZ_AUTH_FAIL;
-	}
-	struct yz_dir_account a;
-	memset(&a, 0, sizeof a);
-	int found = yz_dir_lookup_account(dir, addr, &a, &why);
-	if (found < 0)
-		return YZ_AUTH_TEMPFAIL;
-	if (found == 0) {
-		au_dummy_verify(auth, password);
-		return YZ_AUTH_FAIL;
-	}
-	enum yz_auth_result res = au_check_account(auth, &a, password, now_ms);
-	if (res == YZ_AUTH_OK && canonical_user_r != NULL)
-		*canonical_user_r = yz_strdup(a.address);
-	yz_dir_account_clear(&a);
-	return res;
+	enum yz_auth_result res;
+	struct yz_auth_job *job;
+	if (yz_auth_begin(auth, dir, user, password, now_ms, &res, canonical_user_r, &job))
+		return res;
+	yz_auth_job_run(job);
+	return yz_auth_finish(auth, &job, now_ms, canonical_user_r);
 }
 
 /* Seeded FNV-1a of a client key (seeded so that nobody can aim at one

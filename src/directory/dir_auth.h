@@ -52,6 +52,27 @@ enum yz_auth_result yz_auth_check(struct yz_auth *auth, struct yz_dir *dir,
 				  const char *user, const char *password,
 				  uint64_t now_ms, char **canonical_user_r);
 
+/* The same in three steps, so that the hashing can run off the event loop
+ * (dir_server.c hands it to worker threads):
+ * - yz_auth_begin decides what needs no hash (bad input, a database error,
+ *   a cache hit): true with *res_r (and *canonical_user_r on OK). Otherwise
+ *   it returns false with *job_r: a verification against the account's hash,
+ *   or against the dummy hash for an unknown user (then the answer is FAIL
+ *   whatever the password).
+ * - yz_auth_job_run does the hashing; it touches only the job, so it may
+ *   run in any thread, and several jobs in parallel.
+ * - yz_auth_finish (the auth's thread) gives the answer, caches a success
+ *   and frees the job; yz_auth_job_free drops one that will not finish.
+ * A job holds a copy of the password, wiped when it is freed. */
+struct yz_auth_job;
+bool yz_auth_begin(struct yz_auth *auth, struct yz_dir *dir, const char *user,
+		   const char *password, uint64_t now_ms, enum yz_auth_result *res_r,
+		   char **canonical_user_r, struct yz_auth_job **job_r);
+void yz_auth_job_run(struct yz_auth_job *job);
+enum yz_auth_result yz_auth_finish(struct yz_auth *auth, struct yz_auth_job **job,
+				   uint64_t now_ms, char **canonical_user_r);
+void yz_auth_job_free(struct yz_auth_job **job);
+
 /* Delay before the next answer to this client: fail_delay * 2^(n-1) after
  * n failures, at most fail_delay_max; 0 with no recent failure. */
 uint64_t yz_auth_delay_ms(struct yz_auth *auth, const char *client_ip,

@@ -12,7 +12,11 @@
  * the cache of resolutions, which is dropped whenever the data generation
  * changed. Authentication never runs inside a turn: its argon2id takes tens
  * of milliseconds, and the read transaction (which holds back WAL
- * checkpoints of the CLI's writes) must stay short.
+ * checkpoints of the CLI's writes) must stay short. The account lookup and
+ * the cache run in the loop; the hashing runs in dir_workers threads (one
+ * per CPU, at most DIR_AUTH_THREADS_MAX), so a burst of logins uses every
+ * core and lookups are answered meanwhile; the answers come back through
+ * the loop (dir_auth_done), in the order the hashes finish.
  *
  * Must never: answer from a cache whose generation was not checked in the
  * current turn; keep the read transaction past the end of a loop turn.
@@ -26,6 +30,7 @@
 
 #include "directory/dir_auth.h"
 #include "directory/dir_cache.h"
+#include "directory/dir_workers.h"
 #include "lib/ipc.h"
 #include "lib/ipc_conn.h"
 #include "lib/ipc_msg.h"
@@ -35,6 +40,11 @@
 #include "store/directory/directory.h"
 
 #define DIR_CLIENT_PAYLOAD_MAX (64 * 1024)
+/* Password hashing threads: one per CPU, at most this many (each argon2id
+ * verification holds its m_cost of memory while it runs). */
+#define DIR_AUTH_THREADS_MAX 4
+/* Password checks accepted and not yet answered; beyond, tempfail. */
+#define DIR_AUTH_QUEUE_MAX 1024
 
 /* The store's enums travel as they are: they must equal the wire values. */
 _Static_assert((int)YZ_RESOLVE_OK == YZ_WIRE_RESOLVE_OK && (int)YZ_RESOLVE_NOT_LOCAL == YZ_WIRE_RESOLVE_NOT_LOCAL &&
@@ -58,6 +68,18 @@ struct dir_server {
 	bool turn_end_pending; /* dir_turn_end is deferred */
 	size_t nclients;
 	struct dir_delayed *delayed; /* AUTH answers waiting for their delay */
+	struct dir_workers *workers; /* password hashing threads; NULL: in the loop */
+	struct dir_pending_auth *auths; /* checks handed to the workers */
+};
+
+/* A password check handed to the workers. */
+struct dir_pending_auth {
+	struct dir_pending_auth *prev, *next;
+	struct yz_ipc_conn *conn;      /* NULL once the client is gone */
+	uint32_t reqid;
+	uint64_t delay;                /* failure delay, taken when it came */
+	struct yz_auth_job *job;
+	char *user, *ip, *service;
 };
 
 /* A delayed AUTH answer. */
@@ -173,15 +195,13 @@ static void dir_delayed_send(struct yz_loop *loop, void *arg)
 	free(d);
 }
 
-static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid, const char *user,
-		     char *password, const char *ip, const char *service)
+/* Answer an AUTH request (after its failure delay); conn NULL: the client
+ * went away, but the attempt still counts. */
+static void dir_auth_answer(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid,
+			    enum yz_auth_result res, const char *canonical, const char *user,
+			    const char *ip, const char *service, uint64_t delay)
 {
-	/* Out of the turn: the hash must not hold the read transaction. */
-	dir_cache_turn_end(ds->cache);
 	uint64_t now = yz_now_ms();
-	uint64_t delay = yz_auth_delay_ms(ds->auth, ip, now);
-	char *canonical = NULL;
-	enum yz_auth_result res = yz_auth_check(ds->auth, ds->dir, user, password, now, &canonical);
 	if (res == YZ_AUTH_OK || res == YZ_AUTH_FAIL || res == YZ_AUTH_DISABLED)
 		yz_auth_record(ds->auth, ip, res == YZ_AUTH_OK, now);
 	if (res == YZ_AUTH_OK)
@@ -189,13 +209,14 @@ static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqi
 	else
 		yz_log_info("auth failed: user=<%s> service=%s client=[%s] result=%d", user, service, ip,
 			    (int)res);
+	if (c == NULL)
+		return;
 	struct dir_delayed *d = yz_calloc(1, sizeof *d);
 	d->ds = ds;
 	d->conn = c;
 	yz_ipc_msg_init(&d->msg, YZ_MSG_DIR_AUTH_REPLY, reqid);
 	yz_ipc_put_u32(&d->msg, (uint32_t)res);
 	yz_ipc_put_str(&d->msg, res == YZ_AUTH_OK && canonical ? canonical : "");
-	free(canonical);
 	d->next = ds->delayed;
 	ds->delayed = d;
 	/* The delay applies to failures only: a right password is never slowed. */
@@ -203,6 +224,88 @@ static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqi
 		dir_delayed_send(NULL, d);
 	else
 		yz_timer_add(yz_service_loop(ds->svc), delay, dir_delayed_send, d);
+}
+
+/* Free a password check handed to the workers (job and strings). */
+static void dir_pending_free(struct dir_pending_auth *p)
+{
+	yz_auth_job_free(&p->job);
+	free(p->user);
+	free(p->ip);
+	free(p->service);
+	free(p);
+}
+
+/* Unlink a password check from the server's list. */
+static void dir_pending_unlink(struct dir_server *ds, struct dir_pending_auth *p)
+{
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		ds->auths = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+}
+
+/* Worker thread: the hashing of one check (touches only its job). */
+static void dir_auth_work(void *arg)
+{
+	struct dir_pending_auth *p = arg;
+	yz_auth_job_run(p->job);
+}
+
+/* Loop: a check came back from the workers. */
+static void dir_auth_done(void *arg, void *ctx)
+{
+	struct dir_pending_auth *p = arg;
+	struct dir_server *ds = ctx;
+	dir_pending_unlink(ds, p);
+	char *canonical = NULL;
+	enum yz_auth_result res = yz_auth_finish(ds->auth, &p->job, yz_now_ms(), &canonical);
+	dir_auth_answer(ds, p->conn, p->reqid, res, canonical, p->user, p->ip, p->service, p->delay);
+	free(canonical);
+	dir_pending_free(p);
+}
+
+static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqid, const char *user,
+		     char *password, const char *ip, const char *service)
+{
+	/* Out of the turn: the lookup must not see a stale read transaction,
+	 * and a check done here (no workers) must not hold it. */
+	dir_cache_turn_end(ds->cache);
+	uint64_t now = yz_now_ms();
+	uint64_t delay = yz_auth_delay_ms(ds->auth, ip, now);
+	char *canonical = NULL;
+	enum yz_auth_result res;
+	struct yz_auth_job *job = NULL;
+	if (!yz_auth_begin(ds->auth, ds->dir, user, password, now, &res, &canonical, &job)) {
+		if (ds->workers == NULL) {
+			yz_auth_job_run(job);
+			res = yz_auth_finish(ds->auth, &job, yz_now_ms(), &canonical);
+		} else {
+			struct dir_pending_auth *p = yz_calloc(1, sizeof *p);
+			p->conn = c;
+			p->reqid = reqid;
+			p->delay = delay;
+			p->job = job;
+			p->user = yz_strdup(user);
+			p->ip = yz_strdup(ip);
+			p->service = yz_strdup(service);
+			if (dir_workers_submit(ds->workers, p) == 0) {
+				p->next = ds->auths;
+				if (ds->auths != NULL)
+					ds->auths->prev = p;
+				ds->auths = p;
+				return;
+			}
+			yz_log_warn("auth: %zu password checks in flight: user=<%s> client=[%s] "
+				    "answered tempfail", dir_workers_pending(ds->workers), user, ip);
+			dir_pending_free(p);
+			res = YZ_AUTH_TEMPFAIL;
+		}
+	}
+	dir_auth_answer(ds, c, reqid, res, canonical, user, ip, service, delay);
+	free(canonical);
 }
 
 static void dir_on_msg(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr, struct yz_ipc_reader *r,
@@ -273,6 +376,9 @@ static void dir_on_close(struct yz_ipc_conn *c, const char *reason, void *arg)
 	for (struct dir_delayed *d = ds->delayed; d != NULL; d = d->next)
 		if (d->conn == c)
 			d->conn = NULL;
+	for (struct dir_pending_auth *p = ds->auths; p != NULL; p = p->next)
+		if (p->conn == c)
+			p->conn = NULL;
 	yz_ipc_conn_free(&c);
 	ds->nclients--;
 	if (yz_service_stopping(ds->svc) && ds->nclients == 0)
@@ -308,6 +414,11 @@ static void dir_open_db(struct yz_loop *loop, void *arg)
 			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_M_COST),
 			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_PARALLELISM));
 	ds->cache = dir_cache_new(ds->dir, DIR_CACHE_MAX);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = ncpu < 1 ? 1 : ncpu > DIR_AUTH_THREADS_MAX ? DIR_AUTH_THREADS_MAX
+								     : (size_t)ncpu;
+	ds->workers = dir_workers_new(loop, nthreads, DIR_AUTH_QUEUE_MAX, dir_auth_work,
+				      dir_auth_done, ds);
 }
 
 int dir_role_run(struct yz_config *cfg)
@@ -329,6 +440,12 @@ int dir_role_run(struct yz_config *cfg)
 	ds.svc = yz_service_new(YZ_ROLE_DIRECTORY, cfg, &hooks, &ds);
 	yz_loop_defer(yz_service_loop(ds.svc), dir_open_db, &ds);
 	int rc = yz_service_run(ds.svc);
+	dir_workers_free(&ds.workers, NULL);
+	while (ds.auths != NULL) {
+		struct dir_pending_auth *p = ds.auths;
+		ds.auths = p->next;
+		dir_pending_free(p);
+	}
 	yz_service_free(&ds.svc);
 	dir_cache_free(&ds.cache);
 	yz_dir_close(&ds.dir);

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,10 +283,71 @@ static void test_fail_table_bound(void **state)
 	assert_int_equal(yz_auth_delay_ms(a, ip, YZ_AUTH_FAIL_TABLE_MAX + 10), 100);
 }
 
+/* Thread body: run one job. */
+static void *run_job(void *arg)
+{
+	yz_auth_job_run(arg);
+	return NULL;
+}
+
+/* begin / run (in threads, in parallel) / finish: the same answers as
+ * yz_auth_check, a cache hit decided at once, unknown users verified
+ * against the dummy and answered FAIL even with a known user's password. */
+static void test_split_steps_in_threads(void **state)
+{
+	struct fx *fx = *state;
+	const char *users[] = { "alice@example.test", "bob@example.test", "nobody@example.test",
+				"carol@example.test" };
+	const char *pws[] = { "alice pw", "bob pw", "alice pw", "wrong" };
+	const enum yz_auth_result want[] = { YZ_AUTH_OK, YZ_AUTH_OK, YZ_AUTH_FAIL, YZ_AUTH_FAIL };
+	struct yz_auth_job *jobs[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		enum yz_auth_result res;
+		char *canon = NULL;
+		assert_false(yz_auth_begin(fx->auth, fx->dir, users[i], pws[i], 1, &res, &canon,
+					   &jobs[i]));
+		assert_non_null(jobs[i]);
+		assert_null(canon);
+		assert_int_equal(pthread_create(&th[i], NULL, run_job, jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		char *canon = NULL;
+		assert_int_equal(yz_auth_finish(fx->auth, &jobs[i], 1, &canon), want[i]);
+		assert_null(jobs[i]);
+		if (want[i] == YZ_AUTH_OK)
+			assert_string_equal(canon, users[i]);
+		else
+			assert_null(canon);
+		free(canon);
+	}
+	assert_int_equal(yz_auth_verifications(fx->auth), 3); /* the dummy is not counted */
+	/* Cached now: decided in begin, no job. */
+	enum yz_auth_result res;
+	char *canon = NULL;
+	struct yz_auth_job *job = (struct yz_auth_job *)&res;
+	assert_true(yz_auth_begin(fx->auth, fx->dir, "alice@example.test", "alice pw", 2, &res,
+				  &canon, &job));
+	assert_null(job);
+	assert_int_equal(res, YZ_AUTH_OK);
+	assert_string_equal(canon, "alice@example.test");
+	free(canon);
+	/* Bad input is decided at once; a job dropped unfinished is freed. */
+	assert_true(yz_auth_begin(fx->auth, fx->dir, "alice@example.test", "", 2, &res, NULL, &job));
+	assert_int_equal(res, YZ_AUTH_FAIL);
+	assert_false(yz_auth_begin(fx->auth, fx->dir, "bob@example.test", "x", 2, &res, NULL, &job));
+	yz_auth_job_free(&job);
+	assert_null(job);
+	yz_auth_job_free(&job);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_steps_in_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_hit_and_passwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_ttl, setup, teardown),
