@@ -234,7 +234,10 @@ static void msg_start(struct pop3_session *s, uint32_t n, bool top, uint32_t lin
 		}
 		return;
 	}
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* A long read gains from a larger readahead; a few chunks do not
+	 * (and the call costs a syscall per message). */
+	if (m->size > 4 * POP3D_READ_CHUNK)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	struct pop3_stream *st = stream_new(s, POP3_STREAM_MSG);
 	st->fd = fd;
 	st->msg = n - 1;
@@ -369,6 +372,12 @@ static void pump_msg(struct pop3_session *s, struct pop3_stream *st)
 		}
 		if (s->closing)
 			return;
+		if ((size_t)n < POP3D_READ_CHUNK) {
+			/* A short read of a regular file is its end (Maildir
+			 * files never grow): no read just to see 0. */
+			msg_finish(s, st);
+			return;
+		}
 	}
 }
 

@@ -290,11 +290,17 @@ void maildir_list_free(struct maildir_msg **msgs, size_t count)
 	*msgs = NULL;
 }
 
+/* A name that can only mean a file of that directory. */
+static bool msg_name_ok(const char *name)
+{
+	return name != NULL && name[0] != '.' && name[0] != '\0' && strchr(name, '/') == NULL;
+}
+
 /* Build the path of a message given its directory and name. */
 static int msg_path(const char *folder_dir, bool in_new, const char *name, char *out,
 		    size_t outsz)
 {
-	if (name == NULL || name[0] == '.' || name[0] == '\0' || strchr(name, '/') != NULL) {
+	if (!msg_name_ok(name)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -329,11 +335,16 @@ static int dir_fd_for(int new_fd, int cur_fd, bool in_new)
 int maildir_open_at(int new_fd, int cur_fd, const char *folder_dir, const struct maildir_msg *m)
 {
 	char path[PATH_MAX], name[NAME_MAX + 1];
-	if (msg_path(folder_dir, m->in_new, m->name, path, sizeof path) < 0)
-		return -1;
 	int dfd = dir_fd_for(new_fd, cur_fd, m->in_new);
-	int fd = dfd >= 0 ? openat(dfd, m->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-			  : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd;
+	if (dfd >= 0 && msg_name_ok(m->name)) {
+		/* The common case: no path to build. */
+		fd = openat(dfd, m->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	} else {
+		if (msg_path(folder_dir, m->in_new, m->name, path, sizeof path) < 0)
+			return -1;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
 	bool in_new;
