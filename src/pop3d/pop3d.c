@@ -200,6 +200,7 @@ static int sess_run(struct pop3_session *s)
 {
 	struct pop3d *d = s->d;
 	size_t max = d->set.line_limit;
+	bool out_full = false;
 
 	while (!s->closing && s->auth == NULL && !s->want_stls && !s->update_wait &&
 	       s->state != POP3_ST_TLS) {
@@ -209,8 +210,10 @@ static int sess_run(struct pop3_session *s)
 				break;
 			continue;
 		}
-		if (yz_io_wpending(s->io) >= POP3D_OUT_HIGH)
-			break; /* YZ_IO_DRAINED brings us back */
+		if (yz_io_wpending(s->io) >= POP3D_OUT_HIGH) {
+			out_full = true; /* YZ_IO_DRAINED brings us back */
+			break;
+		}
 		struct yz_slice line;
 		enum yz_line_result lr = yz_io_read_line(s->io, max - 1, &line);
 		if (lr == YZ_LINE_AGAIN)
@@ -251,9 +254,10 @@ static int sess_run(struct pop3_session *s)
 	}
 	if (sess_flush(s) < 0)
 		return -1;
-	/* All of a stream's chunk left at once: no DRAINED will come, so
-	 * continue from the loop (after other sessions had their turn). */
-	if (s->stream != NULL && yz_io_wpending(s->io) == 0 && s->resume == NULL)
+	/* All of a stream's chunk (or the output that stopped the commands)
+	 * left at once: no DRAINED will come, so continue from the loop
+	 * (after other sessions had their turn). */
+	if ((s->stream != NULL || out_full) && yz_io_wpending(s->io) == 0 && s->resume == NULL)
 		s->resume = yz_timer_add(d->loop, 0, sess_resume_cb, s);
 	return 0;
 }

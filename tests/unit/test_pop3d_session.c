@@ -668,6 +668,72 @@ static void test_big_retr(void **state)
 	client_free(c);
 }
 
+/* Many pipelined RETRs over a connection whose buffers take everything at
+ * once: when the answers queued reach the output high-water mark just as a
+ * message ends, the remaining commands must not wait for a DRAINED event
+ * that never comes. */
+static void test_pipelined_retrs_fill_output(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 5000;
+	char *big = yz_malloc(len);
+	for (size_t i = 0; i < len; i++)
+		big[i] = (i % 70 == 68) ? '\r' : (i % 70 == 69) ? '\n' : 'x';
+	put_msg("1700000009.M9P1.host", big, len);
+	free(big);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	int sz = 16 << 20;
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
+			(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
+			(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	}
+	struct client *c = yz_calloc(1, sizeof *c);
+	c->loop = f->loop;
+	yz_buf_init(&c->in, 64 << 20);
+	c->io = yz_io_new(f->loop, sv[1], 1 << 20, 1 << 20);
+	assert_non_null(c->io);
+	yz_io_set_handler(c->io, client_cb, c);
+	pop3d_session_start(f->d, sv[0], "192.0.2.1", false);
+	char *g = wait_for(c, "\r\n");
+	assert_non_null(g);
+	free(g);
+	login(c);
+	/* All in the read buffer at once: no READABLE event will come either. */
+	enum { N = 300, NOOPS = 100 };
+	size_t cap = N * 8 + NOOPS * 6 + 8;
+	char *cmds = yz_malloc(cap);
+	size_t o = 0;
+	for (int i = 0; i < N; i++)
+		o += (size_t)snprintf(cmds + o, cap - o, "RETR 4\r\n");
+	for (int i = 0; i < NOOPS; i++)
+		o += (size_t)snprintf(cmds + o, cap - o, "NOOP\r\n");
+	o += (size_t)snprintf(cmds + o, cap - o, "QUIT\r\n");
+	send_raw(c, cmds, o);
+	free(cmds);
+	for (int i = 0; i < N; i++) {
+		char *r = wait_for(c, "\r\n.\r\n");
+		assert_non_null(r);
+		assert_true(strncmp(r, "+OK ", 4) == 0);
+		assert_true(strlen(r) > len);
+		free(r);
+	}
+	for (int i = 0; i < NOOPS; i++) {
+		char *r = wait_for(c, "\r\n");
+		assert_non_null(r);
+		assert_string_equal(r, "+OK\r\n");
+		free(r);
+	}
+	char *q = wait_for(c, "\r\n");
+	assert_non_null(q);
+	assert_true(strncmp(q, "+OK Logging out", 15) == 0);
+	free(q);
+	wait_eof(c);
+	client_free(c);
+}
+
 static void test_stls_injection(void **state)
 {
 	struct fixture *f = *state;
@@ -971,6 +1037,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sasl_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_limit_and_pipelining, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_retr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_retrs_fill_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stls_injection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_implicit_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seen_marks_settle, setup, teardown),
