@@ -179,7 +179,7 @@ YZ_PARAM(SMTPUTF8_ENABLE, smtputf8_enable, BOOL, "yes", NULL, 0, 0, NULL,
 YZ_GROUP("Queue")
 YZ_PARAM(QUEUE_MINFREE_MULTIPLE, queue_minfree_multiple, INT, "2", NULL, 0, 100, NULL,
 	 "MAIL is refused with 452 4.3.1 while the queue's free disk space is below this multiple of message_size_limit; 0 turns the check off.")
-YZ_PARAM(QUEUE_GROUP_COMMIT_WINDOW, queue_group_commit_window, TIME, "2ms", NULL, 0, 100, "ms",
+YZ_PARAM(QUEUE_GROUP_COMMIT_WINDOW, queue_group_commit_window, TIME, "1ms", NULL, 0, 100, "ms",
 	 "How long the queue waits to gather concurrent messages into one fsync (group commit).")
 YZ_PARAM(MINIMAL_BACKOFF_TIME, minimal_backoff_time, TIME, "300s", NULL, YZ_CFG_SEC(1), YZ_CFG_DAY(1), "s",
 	 "The shortest delay before a deferred delivery is tried again; it doubles with each attempt.")

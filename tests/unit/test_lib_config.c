@@ -83,7 +83,7 @@ static void test_defaults(void **state)
 	assert_int_equal(yz_cfg_size(cfg, YZ_P_MESSAGE_SIZE_LIMIT), 50ULL << 20);
 	assert_int_equal(yz_cfg_size(cfg, YZ_P_DEFAULT_QUOTA), 0);
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_SMTPD_TIMEOUT), 300000);
-	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_QUEUE_GROUP_COMMIT_WINDOW), 2);
+	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_QUEUE_GROUP_COMMIT_WINDOW), 1);
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_MAXIMAL_QUEUE_LIFETIME), 5ULL * 86400000);
 	assert_int_equal(yz_cfg_time_ms(cfg, YZ_P_IMAP_IDLE_TIMEOUT), 30 * 60000);
 	assert_false(yz_cfg_bool(cfg, YZ_P_SMTPD_AUTH_OVER_PLAINTEXT));
@@ -812,7 +812,7 @@ static void test_doc_markdown(void **state)
 	}
 	assert_non_null(strstr(doc, "- default: `25`; dev mode: `2525`\n- range: `0` to `65535`\n"));
 	assert_non_null(strstr(doc, "- type: time (a plain number is in milliseconds)\n"
-				    "- default: `2ms`\n- range: `0` to `100ms`\n"));
+				    "- default: `1ms`\n- range: `0` to `100ms`\n"));
 	assert_non_null(strstr(doc, "- type: one of `sqlite`, `postgresql`\n"));
 	assert_non_null(strstr(doc, "- default: (empty)\n"));
 	yz_buf_free(&out);
