@@ -11,10 +11,11 @@
  *
  * Guarantees: a session is freed in one place only (sess_end), never while a
  * function on the stack still uses it, and never while a seen rename of its
- * messages is in flight (then it lingers without io until the marker thread
- * is done: pop3_session_settled); QUIT's UPDATE waits for those renames; a
- * dropped connection or a timeout never runs UPDATE; a line longer than pop3_command_line_limit is answered
- * with -ERR and skipped through its LF.
+ * messages is in flight (then it lingers without io, holding its lock, until
+ * the marker thread is done: pop3_session_settled); QUIT's UPDATE waits for
+ * the renames of the messages it expunges; a dropped connection or a
+ * timeout never runs UPDATE; a line longer than pop3_command_line_limit is
+ * answered with -ERR and skipped through its LF.
  * Never: blocks; writes to a socket except through yz_io; keeps a listening
  * socket after pop3d_stop.
  */

@@ -107,7 +107,7 @@ int pop3_maildrop_open(struct pop3_session *s, const char *account, const char *
 		close(fd);
 		*error_r = "[IN-USE] Mailbox is locked by another POP3 session";
 		if (e == EWOULDBLOCK && pop3_drop_settling(s->d, folder))
-			return -2; /* a QUIT session's last seen marks: moments */
+			return -2; /* an ended session's last seen marks: moments */
 		if (e != EWOULDBLOCK) {
 			yz_log_warn("pop3: flock %s: %s", path, strerror(e));
 			*error_r = "[SYS/TEMP] Cannot lock the mailbox";
