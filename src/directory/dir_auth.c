@@ -2,8 +2,8 @@
  * dir_auth.c: the verified-credentials cache and the per-client failure
  * delay of the directory role (see dir_auth.h for the guarantees).
  *
- * Both tables are the same shape: a chained hash table for lookup plus a
- * doubly-linked list in recency order (head = newest) for LRU eviction.
+ * Both tables are lib/lru.h tables: a chained hash table for lookup plus a
+ * list in recency order for LRU eviction.
  * Cache keys are SHA-256(salt || user || password || stored hash), each
  * field length-prefixed so no two triples collide by concatenation; the
  * salt is 32 random bytes per process, so the keys are worthless outside
@@ -14,53 +14,34 @@
  */
 #include "directory/dir_auth.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "lib/log.h"
+#include "lib/lru.h"
 #include "lib/mem.h"
 #include "store/directory/dir_password.h"
 
 #define AUTH_KEY_LEN 32
 #define AUTH_SALT_LEN 32
-/* Smallest hash table. */
-#define AUTH_BUCKETS_MIN 16
-
-/* Links shared by both tables; first member of each entry. */
-struct au_link {
-	struct au_link *prev, *next; /* recency list */
-	struct au_link *hnext;       /* hash chain */
-	uint64_t hash;
-};
 
 struct au_cache_entry {
-	struct au_link link;
+	struct yz_lru_link link; /* first member */
 	uint8_t key[AUTH_KEY_LEN];
 	char *user;          /* canonical address */
 	uint64_t expires_ms;
 };
 
 struct au_fail_entry {
-	struct au_link link;
+	struct yz_lru_link link; /* first member */
 	char ip[YZ_AUTH_IP_MAX + 1];
 	unsigned failures;
 	uint64_t last_ms;
 };
 
-/* A bounded hash table with recency order. */
-struct au_table {
-	struct au_link **buckets;
-	size_t nbuckets; /* power of two */
-	struct au_link head; /* circular list sentinel */
-	size_t count, max;
-};
-
 struct yz_auth {
-	struct au_table cache;
-	struct au_table fails;
+	struct yz_lru cache;
+	struct yz_lru fails;
 	uint64_t ttl_ms, delay_ms, delay_max_ms;
 	uint8_t salt[AUTH_SALT_LEN];
 	uint64_t ip_seed;
@@ -68,79 +49,6 @@ struct yz_auth {
 	char *dummy_hash; /* verified for unknown users */
 	uint32_t dummy_t, dummy_m, dummy_p;
 };
-
-/* Fill buf with random bytes or end the process (no randomness = broken). */
-static void au_random(void *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = getrandom((char *)buf + got, len - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			yz_fatal("getrandom: %s", strerror(errno));
-		}
-		got += (size_t)n;
-	}
-}
-
-/* Size a table for max entries. */
-static void au_table_init(struct au_table *t, size_t max)
-{
-	size_t n = AUTH_BUCKETS_MIN;
-	while (n < max * 2 && n < ((size_t)1 << 30))
-		n *= 2;
-	t->nbuckets = n;
-	t->buckets = yz_calloc(n, sizeof *t->buckets);
-	t->head.prev = t->head.next = &t->head;
-	t->count = 0;
-	t->max = max;
-}
-
-/* Unlink an entry from its bucket and the recency list. */
-static void au_table_unlink(struct au_table *t, struct au_link *l)
-{
-	struct au_link **pp = &t->buckets[l->hash & (t->nbuckets - 1)];
-	while (*pp != l)
-		pp = &(*pp)->hnext;
-	*pp = l->hnext;
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	t->count--;
-}
-
-/* Put an entry at the head of the recency list. */
-static void au_table_front(struct au_table *t, struct au_link *l)
-{
-	l->next = t->head.next;
-	l->prev = &t->head;
-	t->head.next->prev = l;
-	t->head.next = l;
-}
-
-/* Insert a new entry (the caller made room). */
-static void au_table_insert(struct au_table *t, struct au_link *l)
-{
-	struct au_link **b = &t->buckets[l->hash & (t->nbuckets - 1)];
-	l->hnext = *b;
-	*b = l;
-	au_table_front(t, l);
-	t->count++;
-}
-
-/* Mark an entry as just used. */
-static void au_table_touch(struct au_table *t, struct au_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	au_table_front(t, l);
-}
-
-/* The least recently used entry, or NULL. */
-static struct au_link *au_table_oldest(struct au_table *t)
-{
-	return t->head.prev != &t->head ? t->head.prev : NULL;
-}
 
 /* Free a cache entry (already unlinked). */
 static void au_cache_entry_free(struct au_cache_entry *e)
@@ -153,14 +61,14 @@ static void au_cache_entry_free(struct au_cache_entry *e)
 /* Remove and free a cache entry. */
 static void au_cache_remove(struct yz_auth *auth, struct au_cache_entry *e)
 {
-	au_table_unlink(&auth->cache, &e->link);
+	yz_lru_unlink(&auth->cache, &e->link);
 	au_cache_entry_free(e);
 }
 
 /* Remove and free a failure entry. */
 static void au_fail_remove(struct yz_auth *auth, struct au_fail_entry *e)
 {
-	au_table_unlink(&auth->fails, &e->link);
+	yz_lru_unlink(&auth->fails, &e->link);
 	free(e);
 }
 
@@ -171,13 +79,13 @@ struct yz_auth *yz_auth_new(size_t cache_size, uint64_t cache_ttl_ms,
 	struct yz_auth *auth = yz_calloc(1, sizeof *auth);
 	if (cache_ttl_ms == 0)
 		cache_size = 0;
-	au_table_init(&auth->cache, cache_size);
-	au_table_init(&auth->fails, YZ_AUTH_FAIL_TABLE_MAX);
+	yz_lru_init(&auth->cache, cache_size);
+	yz_lru_init(&auth->fails, YZ_AUTH_FAIL_TABLE_MAX);
 	auth->ttl_ms = cache_ttl_ms;
 	auth->delay_ms = fail_delay_ms;
 	auth->delay_max_ms = fail_delay_max_ms;
-	au_random(auth->salt, sizeof auth->salt);
-	au_random(&auth->ip_seed, sizeof auth->ip_seed);
+	yz_random(auth->salt, sizeof auth->salt);
+	yz_random(&auth->ip_seed, sizeof auth->ip_seed);
 	auth->dummy_t = YZ_DIR_ARGON2_T_DEFAULT;
 	auth->dummy_m = YZ_DIR_ARGON2_M_KIB_DEFAULT;
 	auth->dummy_p = YZ_DIR_ARGON2_P_DEFAULT;
@@ -201,11 +109,11 @@ void yz_auth_free(struct yz_auth **authp)
 	if (auth == NULL)
 		return;
 	yz_auth_cache_flush(auth, NULL);
-	struct au_link *l;
-	while ((l = au_table_oldest(&auth->fails)) != NULL)
+	struct yz_lru_link *l;
+	while ((l = yz_lru_oldest(&auth->fails)) != NULL)
 		au_fail_remove(auth, (struct au_fail_entry *)l);
-	free(auth->cache.buckets);
-	free(auth->fails.buckets);
+	yz_lru_fini(&auth->cache);
+	yz_lru_fini(&auth->fails);
 	au_dummy_clear(auth);
 	yz_wipe(auth, sizeof *auth);
 	free(auth);
@@ -263,8 +171,7 @@ static struct au_cache_entry *au_cache_find(struct yz_auth *auth,
 					    const uint8_t key[AUTH_KEY_LEN])
 {
 	uint64_t h = au_key_hash(key);
-	struct au_link *l = auth->cache.buckets[h & (auth->cache.nbuckets - 1)];
-	for (; l != NULL; l = l->hnext) {
+	for (struct yz_lru_link *l = yz_lru_chain(&auth->cache, h); l != NULL; l = l->hnext) {
 		struct au_cache_entry *e = (struct au_cache_entry *)l;
 		if (l->hash == h && memcmp(e->key, key, AUTH_KEY_LEN) == 0)
 			return e;
@@ -281,16 +188,16 @@ static void au_cache_add(struct yz_auth *auth, const uint8_t key[AUTH_KEY_LEN],
 	struct au_cache_entry *old = au_cache_find(auth, key);
 	if (old != NULL)
 		au_cache_remove(auth, old);
-	while (auth->cache.count >= auth->cache.max)
+	while (yz_lru_full(&auth->cache))
 		au_cache_remove(auth, (struct au_cache_entry *)
-				au_table_oldest(&auth->cache));
+				yz_lru_oldest(&auth->cache));
 	struct au_cache_entry *e = yz_calloc(1, sizeof *e);
 	memcpy(e->key, key, AUTH_KEY_LEN);
 	e->link.hash = au_key_hash(key);
 	e->user = yz_strdup(user);
 	e->expires_ms = now_ms + auth->ttl_ms < now_ms ? UINT64_MAX
 						       : now_ms + auth->ttl_ms;
-	au_table_insert(&auth->cache, &e->link);
+	yz_lru_insert(&auth->cache, &e->link);
 }
 
 /* A verification handed out by yz_auth_begin (see dir_auth.h). */
@@ -313,7 +220,7 @@ static const char *au_dummy_hash(struct yz_auth *auth)
 	if (auth->dummy_hash == NULL) {
 		char pw[AUTH_SALT_LEN * 2 + 1];
 		uint8_t raw[AUTH_SALT_LEN];
-		au_random(raw, sizeof raw);
+		yz_random(raw, sizeof raw);
 		for (size_t i = 0; i < sizeof raw; i++)
 			pw[i] = (char)('a' + raw[i] % 26);
 		pw[sizeof raw] = '\0';
@@ -411,7 +318,7 @@ bool yz_auth_begin(struct yz_auth *auth, struct yz_dir *dir, const char *user,
 	if (have_key) {
 		struct au_cache_entry *e = au_cache_find(auth, key);
 		if (e != NULL && now_ms < e->expires_ms) {
-			au_table_touch(&auth->cache, &e->link);
+			yz_lru_touch(&auth->cache, &e->link);
 			auth->hits++;
 			yz_wipe(key, sizeof key);
 			*res_r = a.enabled ? YZ_AUTH_OK : YZ_AUTH_DISABLED;
@@ -477,20 +384,14 @@ enum yz_auth_result yz_auth_check(struct yz_auth *auth, struct yz_dir *dir,
  * bucket). */
 static uint64_t au_ip_hash(const struct yz_auth *auth, const char *ip)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ auth->ip_seed;
-	for (; *ip != '\0'; ip++) {
-		h ^= (unsigned char)*ip;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return yz_hash_str(yz_hash_init(auth->ip_seed), ip);
 }
 
 /* Find a client's failure entry; a quiet one is forgotten. */
 static struct au_fail_entry *au_fail_find(struct yz_auth *auth, const char *ip,
 					  uint64_t h, uint64_t now_ms)
 {
-	struct au_link *l = auth->fails.buckets[h & (auth->fails.nbuckets - 1)];
-	for (; l != NULL; l = l->hnext) {
+	for (struct yz_lru_link *l = yz_lru_chain(&auth->fails, h); l != NULL; l = l->hnext) {
 		struct au_fail_entry *e = (struct au_fail_entry *)l;
 		if (l->hash != h || strcmp(e->ip, ip) != 0)
 			continue;
@@ -545,15 +446,15 @@ void yz_auth_record(struct yz_auth *auth, const char *client_ip, bool success,
 		return;
 	}
 	if (e == NULL) {
-		while (auth->fails.count >= auth->fails.max)
+		while (yz_lru_full(&auth->fails))
 			au_fail_remove(auth, (struct au_fail_entry *)
-				       au_table_oldest(&auth->fails));
+				       yz_lru_oldest(&auth->fails));
 		e = yz_calloc(1, sizeof *e);
 		memcpy(e->ip, ip, sizeof e->ip);
 		e->link.hash = h;
-		au_table_insert(&auth->fails, &e->link);
+		yz_lru_insert(&auth->fails, &e->link);
 	} else {
-		au_table_touch(&auth->fails, &e->link);
+		yz_lru_touch(&auth->fails, &e->link);
 	}
 	if (e->failures < 64)
 		e->failures++;
@@ -569,9 +470,9 @@ void yz_auth_cache_flush(struct yz_auth *auth, const char *user)
 	    yz_dir_address_normalize(user, false, addr, sizeof addr, NULL,
 				     &why) < 0)
 		return;
-	struct au_link *l = auth->cache.head.next;
-	while (l != &auth->cache.head) {
-		struct au_link *next = l->next;
+	struct yz_lru_link *l = yz_lru_first(&auth->cache);
+	while (l != NULL) {
+		struct yz_lru_link *next = yz_lru_next(&auth->cache, l);
 		struct au_cache_entry *e = (struct au_cache_entry *)l;
 		if (user == NULL || strcmp(e->user, addr) == 0)
 			au_cache_remove(auth, e);

@@ -3,9 +3,8 @@
  * lookups, valid for one data generation, and the read turns that check
  * that generation (see dir_cache.h for the guarantees).
  *
- * One chained hash table (seeded FNV-1a, so nobody can aim addresses at
- * one bucket) plus a doubly-linked list in recency order (head = newest)
- * for LRU eviction. Each entry owns a deep copy of what the lookup
+ * One lib/lru.h table (seeded FNV-1a, so nobody can aim addresses at one
+ * bucket; recency order for LRU eviction). Each entry owns a deep copy of what the lookup
  * returned; a hit hands the caller another copy, so callers never hold a
  * pointer into the cache.
  *
@@ -14,23 +13,16 @@
  */
 #include "directory/dir_cache.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include "lib/log.h"
+#include "lib/lru.h"
 #include "lib/mem.h"
-
-/* Smallest hash table. */
-#define DC_BUCKETS_MIN 16
 
 enum dc_kind { DC_RESOLVE = 'R', DC_DOMAIN = 'D' };
 
 struct dc_entry {
-	struct dc_entry *prev, *next; /* recency list */
-	struct dc_entry *hnext;       /* hash chain */
-	uint64_t hash;
+	struct yz_lru_link link;      /* first member */
 	enum dc_kind kind;
 	char key[YZ_DIR_ADDRESS_MAX + 1]; /* normalized address or domain */
 	/* DC_RESOLVE: the parameters and the answer. */
@@ -43,10 +35,7 @@ struct dc_entry {
 
 struct dir_cache {
 	struct yz_dir *dir;
-	struct dc_entry **buckets;
-	size_t nbuckets; /* power of two */
-	struct dc_entry head; /* circular recency list sentinel */
-	size_t count, max;
+	struct yz_lru table;
 	uint64_t seed;
 	bool in_turn;
 	bool have_gen;
@@ -54,36 +43,13 @@ struct dir_cache {
 	size_t hits, misses, flushes;
 };
 
-/* A random hash seed; fatal without randomness. */
-static uint64_t dc_seed(void)
-{
-	uint64_t seed;
-	size_t got = 0;
-	while (got < sizeof seed) {
-		ssize_t n = getrandom((char *)&seed + got, sizeof seed - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			yz_fatal("getrandom: %s", strerror(errno));
-		}
-		got += (size_t)n;
-	}
-	return seed;
-}
-
 /* Create an empty cache of at most max entries in front of dir. */
 struct dir_cache *dir_cache_new(struct yz_dir *dir, size_t max)
 {
 	struct dir_cache *c = yz_calloc(1, sizeof *c);
-	size_t n = DC_BUCKETS_MIN;
-	while (n < max * 2 && n < ((size_t)1 << 30))
-		n *= 2;
 	c->dir = dir;
-	c->nbuckets = n;
-	c->buckets = yz_calloc(n, sizeof *c->buckets);
-	c->head.prev = c->head.next = &c->head;
-	c->max = max;
-	c->seed = dc_seed();
+	yz_lru_init(&c->table, max);
+	yz_random(&c->seed, sizeof c->seed);
 	return c;
 }
 
@@ -98,28 +64,20 @@ static void dc_entry_free(struct dc_entry *e)
 /* Unlink an entry from its bucket and the recency list, and free it. */
 static void dc_remove(struct dir_cache *c, struct dc_entry *e)
 {
-	struct dc_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	c->count--;
+	yz_lru_unlink(&c->table, &e->link);
 	dc_entry_free(e);
 }
 
 /* Drop every entry. */
 void dir_cache_clear(struct dir_cache *c)
 {
-	struct dc_entry *e = c->head.next;
-	while (e != &c->head) {
-		struct dc_entry *next = e->next;
-		c->buckets[e->hash & (c->nbuckets - 1)] = NULL;
-		dc_entry_free(e);
-		e = next;
+	struct yz_lru_link *l = yz_lru_first(&c->table);
+	while (l != NULL) {
+		struct yz_lru_link *next = yz_lru_next(&c->table, l);
+		dc_entry_free((struct dc_entry *)l);
+		l = next;
 	}
-	c->head.prev = c->head.next = &c->head;
-	c->count = 0;
+	yz_lru_reset(&c->table);
 }
 
 /* Free the cache, ending any turn. */
@@ -130,7 +88,7 @@ void dir_cache_free(struct dir_cache **cp)
 		return;
 	dir_cache_turn_end(c);
 	dir_cache_clear(c);
-	free(c->buckets);
+	yz_lru_fini(&c->table);
 	free(c);
 	*cp = NULL;
 }
@@ -144,14 +102,14 @@ int dir_cache_turn_begin(struct dir_cache *c)
 	const char *why;
 	if (yz_dir_read_begin(c->dir, &gen, &why) < 0) {
 		/* Nothing can be checked: keep nothing that might be stale. */
-		if (c->count > 0)
+		if (c->table.count > 0)
 			c->flushes++;
 		dir_cache_clear(c);
 		c->have_gen = false;
 		return -1;
 	}
 	if (!c->have_gen || gen != c->gen) {
-		if (c->count > 0)
+		if (c->table.count > 0)
 			c->flushes++;
 		dir_cache_clear(c);
 		c->gen = gen;
@@ -178,60 +136,34 @@ bool dir_cache_in_turn(const struct dir_cache *c)
 /* Seeded FNV-1a of kind and key. */
 static uint64_t dc_hash(const struct dir_cache *c, enum dc_kind kind, const char *key)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ c->seed;
-	h ^= (unsigned char)kind;
-	h *= 0x100000001b3ULL;
-	for (; *key != '\0'; key++) {
-		h ^= (unsigned char)*key;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	unsigned char k = (unsigned char)kind;
+	return yz_hash_str(yz_hash_bytes(yz_hash_init(c->seed), &k, 1), key);
 }
 
 /* The entry of kind for key, or NULL. */
 static struct dc_entry *dc_find(struct dir_cache *c, enum dc_kind kind, const char *key, uint64_t h)
 {
-	for (struct dc_entry *e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->hnext) {
-		if (e->hash == h && e->kind == kind && strcmp(e->key, key) == 0)
+	for (struct yz_lru_link *l = yz_lru_chain(&c->table, h); l != NULL; l = l->hnext) {
+		struct dc_entry *e = (struct dc_entry *)l;
+		if (l->hash == h && e->kind == kind && strcmp(e->key, key) == 0)
 			return e;
 	}
 	return NULL;
-}
-
-/* Put an entry at the head of the recency list. */
-static void dc_front(struct dir_cache *c, struct dc_entry *e)
-{
-	e->next = c->head.next;
-	e->prev = &c->head;
-	c->head.next->prev = e;
-	c->head.next = e;
-}
-
-/* Mark an entry as just used. */
-static void dc_touch(struct dir_cache *c, struct dc_entry *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	dc_front(c, e);
 }
 
 /* A new entry for kind/key, linked in (the least recently used one goes
  * when the cache is full). */
 static struct dc_entry *dc_add(struct dir_cache *c, enum dc_kind kind, const char *key, uint64_t h)
 {
-	if (c->count >= c->max)
-		dc_remove(c, c->head.prev);
+	if (yz_lru_full(&c->table))
+		dc_remove(c, (struct dc_entry *)yz_lru_oldest(&c->table));
 	struct dc_entry *e = yz_calloc(1, sizeof *e);
-	e->hash = h;
+	e->link.hash = h;
 	e->kind = kind;
 	size_t len = strnlen(key, sizeof e->key - 1);
 	memcpy(e->key, key, len);
 	e->key[len] = '\0';
-	struct dc_entry **b = &c->buckets[h & (c->nbuckets - 1)];
-	e->hnext = *b;
-	*b = e;
-	dc_front(c, e);
-	c->count++;
+	yz_lru_insert(&c->table, &e->link);
 	return e;
 }
 
@@ -264,7 +196,7 @@ int dir_cache_resolve(struct dir_cache *c, const char *address,
 	const char *why;
 	const char *sep = plus_separator != NULL ? plus_separator : "";
 	/* A malformed address costs no lookup: it is answered, not kept. */
-	if (c->max == 0 || !dir_cache_in_turn(c) ||
+	if (c->table.max == 0 || !dir_cache_in_turn(c) ||
 	    yz_dir_address_normalize(address, false, key, sizeof key, NULL, &why) < 0)
 		return yz_dir_resolve(c->dir, address, plus_separator, max_depth, max_expansion,
 				      result_r);
@@ -272,7 +204,7 @@ int dir_cache_resolve(struct dir_cache *c, const char *address,
 	struct dc_entry *e = dc_find(c, DC_RESOLVE, key, h);
 	if (e != NULL && e->depth == max_depth && e->expansion == max_expansion &&
 	    strcmp(e->sep, sep) == 0) {
-		dc_touch(c, e);
+		yz_lru_touch(&c->table, &e->link);
 		c->hits++;
 		dc_result_copy(result_r, &e->res);
 		return result_r->status == YZ_RESOLVE_OK ? 0 : -1;
@@ -303,13 +235,13 @@ int dir_cache_domain_exists(struct dir_cache *c, const char *domain)
 {
 	char key[YZ_DIR_DOMAIN_MAX + 1];
 	const char *why;
-	if (c->max == 0 || !dir_cache_in_turn(c) ||
+	if (c->table.max == 0 || !dir_cache_in_turn(c) ||
 	    yz_dir_domain_normalize(domain, key, sizeof key, &why) < 0)
 		return yz_dir_domain_exists(c->dir, domain);
 	uint64_t h = dc_hash(c, DC_DOMAIN, key);
 	struct dc_entry *e = dc_find(c, DC_DOMAIN, key, h);
 	if (e != NULL) {
-		dc_touch(c, e);
+		yz_lru_touch(&c->table, &e->link);
 		c->hits++;
 		return e->exists;
 	}
@@ -327,7 +259,7 @@ int dir_cache_domain_exists(struct dir_cache *c, const char *domain)
 /* Entries held. */
 size_t dir_cache_entries(const struct dir_cache *c)
 {
-	return c->count;
+	return c->table.count;
 }
 
 /* Answers given from the cache. */

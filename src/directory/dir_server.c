@@ -13,10 +13,10 @@
  * changed. Authentication never runs inside a turn: its argon2id takes tens
  * of milliseconds, and the read transaction (which holds back WAL
  * checkpoints of the CLI's writes) must stay short. The account lookup and
- * the cache run in the loop; the hashing runs in dir_workers threads (one
+ * the cache run in the loop; the hashing runs in worker threads (one
  * per CPU, at most DIR_AUTH_THREADS_MAX), so a burst of logins uses every
  * core and lookups are answered meanwhile; the answers come back through
- * the loop (dir_auth_done), in the order the hashes finish.
+ * the loop (dir_auth_done, a yz_workq), in the order the hashes finish.
  *
  * Must never: answer from a cache whose generation was not checked in the
  * current turn; keep the read transaction past the end of a loop turn.
@@ -30,13 +30,13 @@
 
 #include "directory/dir_auth.h"
 #include "directory/dir_cache.h"
-#include "directory/dir_workers.h"
 #include "lib/ipc.h"
 #include "lib/ipc_conn.h"
 #include "lib/ipc_msg.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/service.h"
+#include "lib/workq.h"
 #include "store/directory/directory.h"
 
 #define DIR_CLIENT_PAYLOAD_MAX (64 * 1024)
@@ -68,7 +68,7 @@ struct dir_server {
 	bool turn_end_pending; /* dir_turn_end is deferred */
 	size_t nclients;
 	struct dir_delayed *delayed; /* AUTH answers waiting for their delay */
-	struct dir_workers *workers; /* password hashing threads; NULL: in the loop */
+	struct yz_workq *workers;    /* password hashing threads; NULL: in the loop */
 	struct dir_pending_auth *auths; /* checks handed to the workers */
 };
 
@@ -291,7 +291,7 @@ static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqi
 			p->user = yz_strdup(user);
 			p->ip = yz_strdup(ip);
 			p->service = yz_strdup(service);
-			if (dir_workers_submit(ds->workers, p) == 0) {
+			if (yz_workq_submit(ds->workers, p) == 0) {
 				p->next = ds->auths;
 				if (ds->auths != NULL)
 					ds->auths->prev = p;
@@ -299,7 +299,7 @@ static void dir_auth(struct dir_server *ds, struct yz_ipc_conn *c, uint32_t reqi
 				return;
 			}
 			yz_log_warn("auth: %zu password checks in flight: user=<%s> client=[%s] "
-				    "answered tempfail", dir_workers_pending(ds->workers), user, ip);
+				    "answered tempfail", yz_workq_pending(ds->workers), user, ip);
 			dir_pending_free(p);
 			res = YZ_AUTH_TEMPFAIL;
 		}
@@ -415,10 +415,12 @@ static void dir_open_db(struct yz_loop *loop, void *arg)
 			       (uint32_t)yz_cfg_int(ds->cfg, YZ_P_AUTH_ARGON2_PARALLELISM));
 	ds->cache = dir_cache_new(ds->dir, DIR_CACHE_MAX);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nthreads = ncpu < 1 ? 1 : ncpu > DIR_AUTH_THREADS_MAX ? DIR_AUTH_THREADS_MAX
-								     : (size_t)ncpu;
-	ds->workers = dir_workers_new(loop, nthreads, DIR_AUTH_QUEUE_MAX, dir_auth_work,
-				      dir_auth_done, ds);
+	struct yz_workq_opts o = {
+		.threads = ncpu < 1 ? 1 : ncpu > DIR_AUTH_THREADS_MAX ? DIR_AUTH_THREADS_MAX
+								    : (size_t)ncpu,
+		.max_queued = DIR_AUTH_QUEUE_MAX,
+	};
+	ds->workers = yz_workq_new(loop, &o, dir_auth_work, dir_auth_done, ds);
 }
 
 int dir_role_run(struct yz_config *cfg)
@@ -440,7 +442,7 @@ int dir_role_run(struct yz_config *cfg)
 	ds.svc = yz_service_new(YZ_ROLE_DIRECTORY, cfg, &hooks, &ds);
 	yz_loop_defer(yz_service_loop(ds.svc), dir_open_db, &ds);
 	int rc = yz_service_run(ds.svc);
-	dir_workers_free(&ds.workers, NULL);
+	yz_workq_free(&ds.workers, NULL);
 	while (ds.auths != NULL) {
 		struct dir_pending_auth *p = ds.auths;
 		ds.auths = p->next;

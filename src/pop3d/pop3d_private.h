@@ -97,7 +97,7 @@ struct pop3_stream {
 };
 
 struct pop3_auth_req;
-struct pop3_seen;
+struct yz_workq;
 
 struct pop3_session {
 	struct pop3d *d;
@@ -154,7 +154,7 @@ struct pop3d {
 	struct pop3_session *sessions;
 	size_t nsessions;
 	char *chunk;                  /* POP3D_READ_CHUNK bytes, shared by all sessions */
-	struct pop3_seen *seen;       /* the marker thread, started at the first RETR */
+	struct yz_workq *seen;        /* the marker thread, started at the first RETR */
 	bool seen_failed;             /* it could not start: RETR renames in place */
 };
 

@@ -32,6 +32,7 @@ struct yz_pool;
 struct yz_service;
 struct yz_timer;
 struct yz_tls_ctx;
+struct yz_workq;
 struct smtpd_limits;
 
 /* ---- fixed bounds (the configurable ones live in struct smtpd_settings) ---- */
@@ -256,7 +257,7 @@ struct smtpd_server {
 	struct queue_batch *flight;
 	struct smtpd_session **flight_sessions;
 	size_t flight_count;
-	struct smtpd_committer *committer; /* NULL: commits run in the loop */
+	struct yz_workq *committer; /* the commit thread; NULL: commits run in the loop */
 	/* graceful stop */
 	bool stopping;
 	bool exiting;

@@ -18,24 +18,22 @@
  * session on the next loop turn).
  *
  * The commit itself (a segment pwritev + fdatasync, or file syncs and
- * renames) runs in one committer thread, so that the loop keeps serving
- * every other session while the disk syncs: the next batch gathers during
- * the sync and is committed as soon as it ends (one commit in flight at a
- * time). The thread touches nothing but the batch it was handed and the
- * store's segment writer; the loop thread does not commit meanwhile.
- * Results come back through an eventfd. Where the thread cannot be
- * started, commits run in the loop as before. At exit,
- * smtpd_queue_commit_now() waits for the commit in flight and commits
- * what is left in the loop thread.
+ * renames) runs in one committer thread (a yz_workq of one worker and one
+ * job), so that the loop keeps serving every other session while the disk
+ * syncs: the next batch gathers during the sync and is committed as soon
+ * as it ends (one commit in flight at a time). The thread touches nothing
+ * but the batch it was handed and the store's segment writer; the loop
+ * thread does not commit meanwhile. Where the thread cannot be started,
+ * commits run in the loop as before. At exit, smtpd_queue_commit_now()
+ * waits for the commit in flight and commits what is left in the loop
+ * thread.
  */
 #include "smtpd/smtpd_private.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "lib/ipc.h"
@@ -44,6 +42,7 @@
 #include "lib/loop.h"
 #include "lib/mem.h"
 #include "lib/service.h"
+#include "lib/workq.h"
 
 /* Ignore the queue role's acknowledgement. */
 static void queue_new_ack(struct yz_ipc_conn *c, const struct yz_ipc_hdr *hdr,
@@ -74,42 +73,6 @@ static void queue_notify(struct smtpd_server *srv, const char *qid, const char *
 	(void)yz_link_request(srv->queue_link, &m, SMTPD_IPC_TIMEOUT_MS, queue_new_ack, NULL);
 }
 
-/* The committer thread and its hand-over slot. */
-struct smtpd_committer {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct queue_batch *job; /* to commit; NULL when idle */
-	bool done;               /* job committed, results not yet taken */
-	bool quit;
-	int efd;                 /* eventfd: "done", read by the loop */
-};
-
-/* Thread body: commit each batch handed over, then say so. */
-static void *committer_main(void *arg)
-{
-	struct smtpd_committer *cm = arg;
-
-	pthread_mutex_lock(&cm->mu);
-	for (;;) {
-		while ((cm->job == NULL || cm->done) && !cm->quit)
-			pthread_cond_wait(&cm->cv, &cm->mu);
-		if (cm->job == NULL || cm->done)
-			break; /* quit, and nothing left to commit */
-		struct queue_batch *b = cm->job;
-		pthread_mutex_unlock(&cm->mu);
-		(void)queue_batch_commit(b);
-		pthread_mutex_lock(&cm->mu);
-		cm->done = true;
-		pthread_cond_broadcast(&cm->cv); /* flight_collect(wait) */
-		uint64_t one = 1;
-		while (write(cm->efd, &one, sizeof one) < 0 && errno == EINTR)
-			;
-	}
-	pthread_mutex_unlock(&cm->mu);
-	return NULL;
-}
-
 /* Answer the sessions of a committed batch, tell the queue role. */
 static void commit_finish(struct smtpd_server *srv, struct queue_batch *batch,
 			  struct smtpd_session **sessions, size_t n)
@@ -136,49 +99,25 @@ static void commit_finish(struct smtpd_server *srv, struct queue_batch *batch,
 	free(sessions);
 }
 
-/* Take the results of the commit in flight, if it is done (wait: block
- * until it is). false if none was in flight or it is still running. */
-static bool flight_collect(struct smtpd_server *srv, bool wait)
+/* The committer thread's work: one batch to stable storage. */
+static void committer_work(void *job)
 {
-	struct smtpd_committer *cm = srv->committer;
-
-	if (cm == NULL || srv->flight == NULL)
-		return false;
-	pthread_mutex_lock(&cm->mu);
-	while (wait && !cm->done)
-		pthread_cond_wait(&cm->cv, &cm->mu);
-	bool done = cm->done;
-	if (done) {
-		cm->done = false;
-		cm->job = NULL;
-	}
-	pthread_mutex_unlock(&cm->mu);
-	if (!done)
-		return false;
-	struct queue_batch *b = srv->flight;
-	struct smtpd_session **sessions = srv->flight_sessions;
-	size_t n = srv->flight_count;
-	srv->flight = NULL;
-	srv->flight_sessions = NULL;
-	srv->flight_count = 0;
-	commit_finish(srv, b, sessions, n);
-	return true;
+	(void)queue_batch_commit(job);
 }
 
 static void queue_commit_cb(struct yz_loop *loop, void *arg);
 
-/* The committer says a commit ended: answer, then start the next one. */
-static void committer_fd_cb(struct yz_loop *loop, int fd, unsigned events, void *arg)
+/* The commit in flight ended: answer, then start the next one. */
+static void committer_done(void *job, void *arg)
 {
 	struct smtpd_server *srv = arg;
-	uint64_t v;
+	struct smtpd_session **sessions = srv->flight_sessions;
+	size_t n = srv->flight_count;
 
-	(void)loop;
-	(void)events;
-	while (read(fd, &v, sizeof v) < 0 && errno == EINTR)
-		;
-	if (!flight_collect(srv, false))
-		return;
+	srv->flight = NULL;
+	srv->flight_sessions = NULL;
+	srv->flight_count = 0;
+	commit_finish(srv, job, sessions, n);
 	/* What gathered during the sync goes now: it has waited already. */
 	if (srv->batch != NULL) {
 		yz_timer_del(srv->loop, &srv->commit_timer);
@@ -187,60 +126,19 @@ static void committer_fd_cb(struct yz_loop *loop, int fd, unsigned events, void 
 	}
 }
 
-/* Start the committer thread; NULL (commits stay in the loop) on failure. */
-static struct smtpd_committer *committer_start(struct smtpd_server *srv)
+/* Wait for the commit in flight, if any, and answer it. */
+static void flight_wait(struct smtpd_server *srv)
 {
-	struct smtpd_committer *cm = yz_calloc(1, sizeof *cm);
-
-	cm->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (cm->efd < 0 || pthread_mutex_init(&cm->mu, NULL) != 0) {
-		yz_log_warn("commits run in the event loop: eventfd: %s", strerror(errno));
-		if (cm->efd >= 0)
-			close(cm->efd);
-		free(cm);
-		return NULL;
-	}
-	pthread_cond_init(&cm->cv, NULL);
-	int err = pthread_create(&cm->thread, NULL, committer_main, cm);
-	if (err != 0 || yz_loop_add_fd(srv->loop, cm->efd, YZ_EV_READ, committer_fd_cb, srv) < 0) {
-		yz_log_warn("commits run in the event loop: %s",
-			    err != 0 ? strerror(err) : "cannot watch the eventfd");
-		if (err == 0) {
-			pthread_mutex_lock(&cm->mu);
-			cm->quit = true;
-			pthread_cond_broadcast(&cm->cv);
-			pthread_mutex_unlock(&cm->mu);
-			pthread_join(cm->thread, NULL);
-		}
-		pthread_cond_destroy(&cm->cv);
-		pthread_mutex_destroy(&cm->mu);
-		close(cm->efd);
-		free(cm);
-		return NULL;
-	}
-	return cm;
+	if (srv->committer != NULL && srv->flight != NULL)
+		yz_workq_drain(srv->committer);
 }
 
 void smtpd_queue_committer_stop(struct smtpd_server *srv)
 {
-	struct smtpd_committer *cm = srv->committer;
-
-	if (cm == NULL)
-		return;
 	/* The commit in flight ends first (its messages are durable; the
 	 * queue role finds them when it rescans). */
-	(void)flight_collect(srv, true);
-	pthread_mutex_lock(&cm->mu);
-	cm->quit = true;
-	pthread_cond_broadcast(&cm->cv);
-	pthread_mutex_unlock(&cm->mu);
-	pthread_join(cm->thread, NULL);
-	yz_loop_del_fd(srv->loop, cm->efd);
-	close(cm->efd);
-	pthread_cond_destroy(&cm->cv);
-	pthread_mutex_destroy(&cm->mu);
-	free(cm);
-	srv->committer = NULL;
+	flight_wait(srv);
+	yz_workq_free(&srv->committer, NULL);
 }
 
 /* Take the pending batch out of srv; NULL if there is none. */
@@ -266,10 +164,14 @@ static void queue_commit_start(struct smtpd_server *srv)
 	if (srv->flight != NULL) {
 		srv->commit_scheduled = false;
 		yz_timer_del(srv->loop, &srv->commit_timer);
-		return; /* committer_fd_cb starts it */
+		return; /* committer_done starts it */
 	}
-	if (srv->committer == NULL && srv->batch != NULL)
-		srv->committer = committer_start(srv);
+	if (srv->committer == NULL && srv->batch != NULL) {
+		const struct yz_workq_opts o = { .threads = 1, .max_queued = 1 };
+		srv->committer = yz_workq_new(srv->loop, &o, committer_work, committer_done, srv);
+		if (srv->committer == NULL)
+			yz_log_warn("commits run in the event loop");
+	}
 	if (srv->committer == NULL) {
 		smtpd_queue_commit_now(srv);
 		return;
@@ -281,11 +183,8 @@ static void queue_commit_start(struct smtpd_server *srv)
 	srv->flight = batch;
 	srv->flight_sessions = sessions;
 	srv->flight_count = queue_batch_count(batch);
-	pthread_mutex_lock(&srv->committer->mu);
-	srv->committer->job = batch;
-	srv->committer->done = false;
-	pthread_cond_broadcast(&srv->committer->cv);
-	pthread_mutex_unlock(&srv->committer->mu);
+	/* Cannot be refused: nothing else is in flight. */
+	(void)yz_workq_submit(srv->committer, batch);
 }
 
 /* The deferred or timed commit. */
@@ -304,7 +203,7 @@ void smtpd_queue_commit_now(struct smtpd_server *srv)
 	struct smtpd_session **sessions = NULL;
 	struct queue_batch *batch;
 
-	(void)flight_collect(srv, true);
+	flight_wait(srv);
 	batch = batch_take(srv, &sessions);
 	if (batch == NULL)
 		return;

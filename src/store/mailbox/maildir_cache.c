@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/lru.h"
 #include "lib/mem.h"
 
 struct maildir_cache {
@@ -37,12 +38,7 @@ struct maildir_cache {
 /* FNV-1a of a path, to compare hashes before strings. */
 static unsigned path_hash(const char *s)
 {
-	unsigned h = 2166136261u;
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
+	return (unsigned)yz_hash_str(yz_hash_init(0), s);
 }
 
 /* A cache of at most max_entries folders (0 or above MAILDIR_CACHE_MAX:

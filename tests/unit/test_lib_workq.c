@@ -1,8 +1,9 @@
 /*
- * test_directory_workers.c: the directory's hashing thread pool: every
- * accepted job is worked in a thread and done in the loop exactly once; the
- * queue bound refuses beyond it; freeing with jobs in flight drops each job
- * not done exactly once.
+ * test_lib_workq.c: worker threads beside the loop: every accepted job is
+ * worked in a thread and done in the loop exactly once; the queue bound
+ * refuses beyond it; drain completes everything accepted; pause holds the
+ * workers back; freeing with jobs in flight drops each job not done
+ * exactly once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "directory/dir_workers.h"
 #include "lib/loop.h"
 #include "lib/mem.h"
+#include "lib/workq.h"
 
 #define NJOBS 64
 
@@ -75,22 +76,23 @@ static void test_all_jobs_done_once(void **state)
 {
 	(void)state;
 	struct ctx c = { .loop = yz_loop_new(), .want = NJOBS, .loop_thread = pthread_self() };
-	struct dir_workers *w = dir_workers_new(c.loop, 2, NJOBS, work, done, &c);
+	struct yz_workq_opts o = { .threads = 2, .max_queued = NJOBS };
+	struct yz_workq *w = yz_workq_new(c.loop, &o, work, done, &c);
 	assert_non_null(w);
 	struct job *jobs = yz_calloc(NJOBS, sizeof *jobs);
 	for (int i = 0; i < NJOBS; i++)
-		assert_int_equal(dir_workers_submit(w, &jobs[i]), 0);
-	assert_int_equal(dir_workers_pending(w), NJOBS);
+		assert_int_equal(yz_workq_submit(w, &jobs[i]), 0);
+	assert_int_equal(yz_workq_pending(w), NJOBS);
 	/* The bound: one more is refused. */
 	struct job extra;
 	memset(&extra, 0, sizeof extra);
-	assert_int_equal(dir_workers_submit(w, &extra), -1);
+	assert_int_equal(yz_workq_submit(w, &extra), -1);
 	assert_int_equal(c.done, 0); /* never from inside submit */
 	struct yz_timer *g = yz_timer_add(c.loop, 10000, guard_cb, NULL);
 	yz_loop_run(c.loop);
 	yz_timer_del(c.loop, &g);
 	assert_int_equal(c.done, NJOBS);
-	assert_int_equal(dir_workers_pending(w), 0);
+	assert_int_equal(yz_workq_pending(w), 0);
 	for (int i = 0; i < NJOBS; i++) {
 		assert_int_equal(jobs[i].worked, 1);
 		assert_int_equal(jobs[i].done, 1);
@@ -98,13 +100,13 @@ static void test_all_jobs_done_once(void **state)
 	}
 	assert_int_equal(extra.worked, 0);
 	/* Room again after they were done. */
-	assert_int_equal(dir_workers_submit(w, &extra), 0);
+	assert_int_equal(yz_workq_submit(w, &extra), 0);
 	c.want = NJOBS + 1;
 	g = yz_timer_add(c.loop, 10000, guard_cb, NULL);
 	yz_loop_run(c.loop);
 	yz_timer_del(c.loop, &g);
 	assert_int_equal(extra.done, 1);
-	dir_workers_free(&w, drop);
+	yz_workq_free(&w, drop);
 	assert_null(w);
 	free(jobs);
 	yz_loop_free(&c.loop);
@@ -114,16 +116,17 @@ static void test_free_drops_the_rest(void **state)
 {
 	(void)state;
 	struct ctx c = { .loop = yz_loop_new(), .want = 1000, .loop_thread = pthread_self() };
-	struct dir_workers *w = dir_workers_new(c.loop, 1, 16, work, done, &c);
+	struct yz_workq_opts o = { .threads = 1, .max_queued = 16 };
+	struct yz_workq *w = yz_workq_new(c.loop, &o, work, done, &c);
 	assert_non_null(w);
 	struct job jobs[8];
 	memset(jobs, 0, sizeof jobs);
 	for (int i = 0; i < 8; i++) {
 		jobs[i].slow = true;
-		assert_int_equal(dir_workers_submit(w, &jobs[i]), 0);
+		assert_int_equal(yz_workq_submit(w, &jobs[i]), 0);
 	}
 	usleep(5000); /* one is being worked on, most are queued */
-	dir_workers_free(&w, drop);
+	yz_workq_free(&w, drop);
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(jobs[i].done, 0);
 		assert_int_equal(jobs[i].dropped, 1);
@@ -132,11 +135,44 @@ static void test_free_drops_the_rest(void **state)
 	yz_loop_free(&c.loop);
 }
 
+/* Drain completes every accepted job in the caller; pause holds them. */
+static void test_drain_and_pause(void **state)
+{
+	(void)state;
+	struct ctx c = { .loop = yz_loop_new(), .want = 1000, .loop_thread = pthread_self() };
+	struct yz_workq_opts o = { .threads = 2, .max_queued = 16, .nice = 5 };
+	struct yz_workq *w = yz_workq_new(c.loop, &o, work, done, &c);
+	assert_non_null(w);
+	struct job jobs[8];
+	memset(jobs, 0, sizeof jobs);
+	yz_workq_pause(w, true);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(yz_workq_submit(w, &jobs[i]), 0);
+	usleep(20000);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(jobs[i].worked, 0); /* held back */
+	yz_workq_pause(w, false);
+	yz_workq_drain(w);
+	assert_int_equal(c.done, 8);
+	assert_int_equal(yz_workq_pending(w), 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(jobs[i].worked, 1);
+		assert_int_equal(jobs[i].done, 1);
+	}
+	yz_workq_drain(w); /* nothing accepted: returns at once */
+	assert_int_equal(c.done, 8);
+	yz_workq_free(&w, drop);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(jobs[i].dropped, 0);
+	yz_loop_free(&c.loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_jobs_done_once),
 		cmocka_unit_test(test_free_drops_the_rest),
+		cmocka_unit_test(test_drain_and_pause),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
