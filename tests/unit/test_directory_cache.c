@@ -22,6 +22,7 @@
 
 #include "directory/dir_cache.h"
 #include "store/directory/directory.h"
+#include "test_util.h"
 
 #define OK(call) do { const char *e_ = NULL; \
 	if ((call) != 0) fail_msg("%s: %s", #call, e_ != NULL ? e_ : "failed"); } while (0)
@@ -37,24 +38,6 @@ static struct yz_dir *open_dir(const char *dsn)
 		fail_msg("open %s: %s", dsn, e);
 	yz_dir_set_hash_params(d, 1, 64, 1);
 	return d;
-}
-
-/* Temporary database path for this process. */
-static void tmp_db(char *buf, size_t size)
-{
-	const char *t = getenv("TMPDIR");
-	snprintf(buf, size, "%s/yz-test-dircache-%ld.db", t != NULL ? t : "/tmp", (long)getpid());
-}
-
-/* Remove a database and its WAL files. */
-static void rm_db(const char *path)
-{
-	char b[512];
-	unlink(path);
-	snprintf(b, sizeof b, "%s-wal", path);
-	unlink(b);
-	snprintf(b, sizeof b, "%s-shm", path);
-	unlink(b);
 }
 
 /* The fixture of the resolution tests in test_store_directory.c, smaller. */
@@ -192,7 +175,7 @@ static void test_second_connection(void **state)
 {
 	(void)state;
 	char path[256];
-	tmp_db(path, sizeof path);
+	tmp_db(path, sizeof path, "dircache");
 	rm_db(path);
 	struct yz_dir *cli = open_dir(path);
 	fill(cli);

@@ -104,6 +104,16 @@ static void ctx_done(struct ctx *c)
 	yz_loop_free(&c->loop);
 }
 
+/* len bytes of the test pattern (byte i is i % 251), heap. */
+static char *pattern(size_t len)
+{
+	char *data = malloc(len);
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)(i % 251);
+	return data;
+}
+
 /* Run the loop until the handler stops it (or the guard fails the test). */
 static void pump(struct ctx *c)
 {
@@ -289,10 +299,7 @@ static void test_partial_write_drained(void **state)
 	struct ctx c;
 	size_t total = 2 * 1024 * 1024;
 	ctx_init(&c, 1024, total);
-	char *data = malloc(total);
-	assert_non_null(data);
-	for (size_t i = 0; i < total; i++)
-		data[i] = (char)(i % 251);
+	char *data = pattern(total);
 	assert_int_equal(yz_io_write(c.io, data, total), 0);
 	free(data);
 	assert_int_equal(yz_io_flush(c.io), 0);
@@ -763,10 +770,7 @@ static void test_partial_write_syscalls(void **state)
 	yz_io_set_handler(c.io, handler, &c);
 
 	size_t total = (size_t)pipe_size * 3;
-	char *data = malloc(total);
-	assert_non_null(data);
-	for (size_t i = 0; i < total; i++)
-		data[i] = (char)(i % 251);
+	char *data = pattern(total);
 	assert_int_equal(yz_io_write(c.io, data, total), 0);
 	free(data);
 	uint64_t w0 = proc_io("syscw: ");

@@ -222,10 +222,18 @@ static char *cmd_multi(struct client *c, const char *line)
 }
 
 /* A new session of d and its client, greeting read. */
-static struct client *connect_client(struct fixture *f, bool implicit_tls)
+/* The same over sockets whose buffers hold sockbuf bytes (0: the default;
+ * forced past the sysctl limits when the test may). */
+static struct client *connect_client_buf(struct fixture *f, bool implicit_tls, int sockbuf)
 {
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	for (int i = 0; sockbuf > 0 && i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sockbuf, sizeof sockbuf) < 0)
+			(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sockbuf, sizeof sockbuf);
+		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sockbuf, sizeof sockbuf) < 0)
+			(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sockbuf, sizeof sockbuf);
+	}
 	struct client *c = yz_calloc(1, sizeof *c);
 	c->loop = f->loop;
 	yz_buf_init(&c->in, 64 << 20);
@@ -240,6 +248,11 @@ static struct client *connect_client(struct fixture *f, bool implicit_tls)
 	assert_true(strncmp(g, "+OK ", 4) == 0);
 	free(g);
 	return c;
+}
+
+static struct client *connect_client(struct fixture *f, bool implicit_tls)
+{
+	return connect_client_buf(f, implicit_tls, 0);
 }
 
 static void client_free(struct client *c)
@@ -681,25 +694,7 @@ static void test_pipelined_retrs_fill_output(void **state)
 		big[i] = (i % 70 == 68) ? '\r' : (i % 70 == 69) ? '\n' : 'x';
 	put_msg("1700000009.M9P1.host", big, len);
 	free(big);
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	int sz = 16 << 20;
-	for (int i = 0; i < 2; i++) {
-		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
-			(void)setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0)
-			(void)setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-	}
-	struct client *c = yz_calloc(1, sizeof *c);
-	c->loop = f->loop;
-	yz_buf_init(&c->in, 64 << 20);
-	c->io = yz_io_new(f->loop, sv[1], 1 << 20, 1 << 20);
-	assert_non_null(c->io);
-	yz_io_set_handler(c->io, client_cb, c);
-	pop3d_session_start(f->d, sv[0], "192.0.2.1", false);
-	char *g = wait_for(c, "\r\n");
-	assert_non_null(g);
-	free(g);
+	struct client *c = connect_client_buf(f, false, 16 << 20);
 	login(c);
 	/* All in the read buffer at once: no READABLE event will come either. */
 	enum { N = 300, NOOPS = 100 };

@@ -21,6 +21,7 @@
 
 #include "store/directory/dir_password.h"
 #include "store/directory/directory.h"
+#include "test_util.h"
 
 #define OK(call) do { const char *e_ = NULL; (void)e_; \
 	if ((call) != 0) fail_msg("%s: %s", #call, yz_dir_last_error_code(dir) == YZ_DIR_ERR_TEMP ? "temp" : "failed"); } while (0)
@@ -468,24 +469,6 @@ static void test_parse_quota(void **state)
 	assert_string_equal(e, "quota: expected a size like 500M, 2G, 1048576, or 0/unlimited");
 }
 
-/* Temporary database path for this process. */
-static void tmp_db(char *buf, size_t size)
-{
-	const char *t = getenv("TMPDIR");
-	snprintf(buf, size, "%s/yz-test-dir-%ld.db", t != NULL ? t : "/tmp", (long)getpid());
-}
-
-/* Remove a database and its WAL files. */
-static void rm_db(const char *path)
-{
-	char b[512];
-	unlink(path);
-	snprintf(b, sizeof b, "%s-wal", path);
-	unlink(b);
-	snprintf(b, sizeof b, "%s-shm", path);
-	unlink(b);
-}
-
 /* One integer from a raw SQLite query on path. */
 static long long raw_int(const char *path, const char *sql)
 {
@@ -508,7 +491,7 @@ static void test_read_generation(void **state)
 {
 	(void)state;
 	char path[256];
-	tmp_db(path, sizeof path);
+	tmp_db(path, sizeof path, "dir");
 	rm_db(path);
 	const char *e = NULL;
 	struct yz_dir *dir = yz_dir_open("sqlite", path, &e);
@@ -595,7 +578,7 @@ static void test_file_db_migrations(void **state)
 {
 	(void)state;
 	char path[256];
-	tmp_db(path, sizeof path);
+	tmp_db(path, sizeof path, "dir");
 	rm_db(path);
 	const char *e = NULL;
 	struct yz_dir *dir = yz_dir_open("sqlite", path, &e);

@@ -1,7 +1,8 @@
 /*
  * test_util.h: helpers shared by the unit tests: formatting that fails the
- * test on truncation, removing a scratch tree, counting directory entries
- * and open fds, and reading what the kernel holds in an epoll set.
+ * test on truncation, removing a scratch tree, a scratch SQLite database,
+ * counting directory entries and open fds, and reading what the kernel
+ * holds in an epoll set.
  * Header-only (static functions), included after cmocka.h.
  */
 #ifndef TEST_UTIL_H
@@ -43,6 +44,24 @@ static inline int rm_cb(const char *path, const struct stat *st, int flag, struc
 static inline int rm_tree(const char *path)
 {
 	return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A scratch database path for this process: $TMPDIR/yz-test-<tag>-<pid>.db. */
+static inline void tmp_db(char *buf, size_t size, const char *tag)
+{
+	const char *t = getenv("TMPDIR");
+	xfmt(buf, size, "%s/yz-test-%s-%ld.db", t != NULL ? t : "/tmp", tag, (long)getpid());
+}
+
+/* Remove a database and its WAL files. */
+static inline void rm_db(const char *path)
+{
+	char b[4096];
+	unlink(path);
+	xfmt(b, sizeof b, "%s-wal", path);
+	unlink(b);
+	xfmt(b, sizeof b, "%s-shm", path);
+	unlink(b);
 }
 
 /* Number of entries of dir whose name does not start with a dot; -1 if it
